@@ -1,0 +1,1 @@
+"""The backtest stage: pure per-ticker computation, no network and no disk."""

@@ -1,0 +1,62 @@
+"""What the per-ticker task returns, under every executor."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import pandas as pd
+
+Status = Literal["ok", "skipped", "failed"]
+
+# Columns of summary.csv / summary.parquet, in order (CONTRACT.md names the first ten).
+SUMMARY_COLUMNS: tuple[str, ...] = (
+    "ticker",
+    "status",
+    "reason",
+    "n_days",
+    "accuracy",
+    "cum_return",
+    "cum_return_net",
+    "buy_hold",
+    "sharpe",
+    "max_drawdown",
+    "hit_rate",
+    "turnover",
+    "exposure",
+    "majority_rate",
+    "p_value",
+    "mode",
+    "first_day",
+    "last_day",
+)
+
+# Columns of one ticker's daily frame; `ticker` is added when the frames are combined.
+DAILY_COLUMNS: tuple[str, ...] = (
+    "date",
+    "position",
+    "asset_log_return",
+    "strategy_log_return",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TickerResult:
+    """One ticker's outcome.
+
+    `metrics` holds the numeric summary fields (n_days, accuracy, ...; see SUMMARY_COLUMNS);
+    it is empty unless status is "ok". `daily` is None unless status is "ok"; its `date` is the
+    day the position is held (METHOD.md: day t+1 for the decision taken at the close of day t).
+    """
+
+    ticker: str
+    status: Status
+    reason: str = ""
+    metrics: dict[str, Any] = field(default_factory=dict)
+    daily: pd.DataFrame | None = None
+
+    def summary_row(self) -> dict[str, Any]:
+        row: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS)
+        row.update(self.metrics)
+        row.update(ticker=self.ticker, status=self.status, reason=self.reason)
+        return row

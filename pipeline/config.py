@@ -1,0 +1,306 @@
+"""The run's configuration: TOML parsed once into validated, frozen objects.
+
+Every stage receives only its own section (`DataConfig`, `BacktestSettings`, ...). Paths are
+relative to the working directory the pipeline is started from, as a shell user expects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from pipeline.errors import ConfigError
+from pipeline.symbols import validate_symbol
+
+DEFAULT_CONFIG_PATH = Path("configs/demo.toml")
+SYNTHETIC_PREFIX = "SYN"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class SyntheticConfig(_Section):
+    """The built-in synthetic universe: deterministic from `seed`."""
+
+    n_tickers: int = Field(20, ge=1, le=100_000)
+    n_days: int = Field(2520, ge=30, le=100_000)
+    seed: int = Field(0, ge=0)
+
+
+class DownloadConfig(_Section):
+    """How the data stage talks to a source: concurrency, retries, pacing."""
+
+    threads: int = Field(8, ge=1, le=64)
+    retries: int = Field(4, ge=0, le=20)
+    backoff_seconds: float = Field(1.0, ge=0)
+    max_backoff_seconds: float = Field(60.0, ge=0)
+    requests_per_second: float = Field(2.0, gt=0)
+    timeout_seconds: float = Field(60.0, gt=0)
+    refresh_overlap_days: int = Field(5, ge=1, le=60)
+
+
+class DataConfig(_Section):
+    source: Literal["yfinance", "csv", "synthetic"]
+    tickers: tuple[str, ...] = ()
+    tickers_file: Path | None = None
+    start: date
+    end: date = Field(default_factory=date.today)
+    path: Path | None = None
+    cache_dir: Path = Path("data/cache")
+    synthetic: SyntheticConfig = SyntheticConfig()
+    download: DownloadConfig = DownloadConfig()
+
+    @field_validator("tickers")
+    @classmethod
+    def _symbols_are_safe(cls, tickers: tuple[str, ...]) -> tuple[str, ...]:
+        seen: set[str] = set()
+        for symbol in tickers:
+            validate_symbol(symbol)
+            if symbol in seen:
+                raise ValueError(f"{symbol!r} is listed twice")
+            seen.add(symbol)
+        return tickers
+
+    @model_validator(mode="after")
+    def _consistent(self) -> DataConfig:
+        if self.start > self.end:
+            raise _key_error("start", f"{self.start} is after end {self.end}; need start <= end")
+        if self.source == "csv" and self.path is None:
+            raise _key_error("path", "source 'csv' needs the directory of <TICKER>.csv files")
+        if self.source != "synthetic" and not self.tickers:
+            raise _key_error("tickers", "is empty; list at least one symbol or give tickers_file")
+        return self
+
+    @property
+    def universe(self) -> tuple[str, ...]:
+        """The requested tickers, in the requested order."""
+        if self.tickers:
+            return self.tickers
+        return synthetic_symbols(self.synthetic.n_tickers)
+
+
+class FeaturesConfig(_Section):
+    lags: int = Field(6, ge=1, le=64)
+
+
+class ModelConfig(_Section):
+    kind: str = "svc"
+    params: dict[str, Any] = Field(default_factory=dict)
+    fast_path: bool = True
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        from pipeline.backtest.models import known_model_kinds
+
+        kinds = known_model_kinds()
+        if kind not in kinds:
+            raise ValueError(f"unknown model {kind!r}; valid: {', '.join(sorted(kinds))}")
+        return kind
+
+
+class BacktestConfig(_Section):
+    mode: Literal["in_sample", "holdout", "walk_forward"] = "walk_forward"
+    train_days: int = Field(504, ge=10)
+    retrain_every: int = Field(21, ge=1)
+    window: Literal["expanding", "rolling"] = "expanding"
+    cost_bps: float = Field(0.0, ge=0)
+    train_fraction: float = Field(0.7, gt=0, lt=1)
+    min_eval_days: int = Field(20, ge=1)
+
+
+class ExecutionConfig(_Section):
+    executor: Literal["serial", "pool", "dask"] = "pool"
+    workers: Literal["auto"] | int = "auto"
+    chunksize: Literal["auto"] | int = "auto"
+    dask_address: str | None = None
+    task_timeout_seconds: float | None = Field(None, gt=0)
+
+    @field_validator("workers", "chunksize", mode="before")
+    @classmethod
+    def _auto_or_positive(cls, value: Any) -> Any:
+        if value == "auto" or (type(value) is int and value >= 1):
+            return value
+        raise ValueError(f"must be 'auto' or an integer >= 1, got {value!r}")
+
+
+class ReportConfig(_Section):
+    out_dir: Path = Path("reports")
+
+
+class BacktestSettings(_Section):
+    """What the per-ticker task needs, and nothing more: small, frozen, picklable."""
+
+    features: FeaturesConfig
+    model: ModelConfig
+    backtest: BacktestConfig
+
+
+class Config(_Section):
+    data: DataConfig
+    features: FeaturesConfig = FeaturesConfig()
+    model: ModelConfig = ModelConfig()
+    backtest: BacktestConfig = BacktestConfig()
+    execution: ExecutionConfig = ExecutionConfig()
+    report: ReportConfig = ReportConfig()
+
+    @property
+    def backtest_settings(self) -> BacktestSettings:
+        return BacktestSettings(features=self.features, model=self.model, backtest=self.backtest)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, every default spelled out: what the manifest records."""
+        return self.model_dump(mode="json")
+
+    def digest(self) -> str:
+        """A short stable hash of the resolved config."""
+        canonical = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(canonical.encode()).hexdigest()[:10]
+
+
+def _key_error(key: str, message: str) -> ValueError:
+    """A model-level check's error, tagged with the key it is about."""
+    return ValueError(f"{_KEY_TAG}{key}{_KEY_TAG}{message}")
+
+
+_KEY_TAG = "\x1f"
+
+
+def synthetic_symbols(count: int) -> tuple[str, ...]:
+    width = max(3, len(str(count)))
+    return tuple(f"{SYNTHETIC_PREFIX}{i:0{width}d}" for i in range(count))
+
+
+def parse_override(assignment: str) -> tuple[list[str], Any]:
+    """Split `section.key=value`; the value is read as TOML, a bare word as a string."""
+    key, sep, raw = assignment.partition("=")
+    key = key.strip()
+    if not sep or not key or any(not part for part in key.split(".")):
+        raise ConfigError(f"--set {assignment!r}: expected section.key=value")
+    try:
+        value = tomllib.loads(f"value = {raw.strip()}")["value"]
+    except tomllib.TOMLDecodeError:
+        value = raw.strip()
+    return key.split("."), value
+
+
+def apply_overrides(raw: Mapping[str, Any], assignments: Iterable[str]) -> dict[str, Any]:
+    """A deep copy of `raw` with each `--set` assignment applied in order."""
+    merged = _deep_copy(raw)
+    for assignment in assignments:
+        path, value = parse_override(assignment)
+        node = merged
+        for part in path[:-1]:
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"--set {assignment!r}: {part!r} is a value, not a section")
+            node = child
+        node[path[-1]] = value
+    return merged
+
+
+def _deep_copy(raw: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in raw.items()}
+
+
+def read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config file {str(path)!r} is a directory, not a TOML file") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+
+
+def read_tickers_file(path: Path) -> list[str]:
+    """One symbol a line; blank lines and '#' comments are ignored."""
+    try:
+        text = path.read_text()
+    except OSError as exc:
+        raise ConfigError(f"data.tickers_file: cannot read {str(path)!r}: {exc.strerror}") from None
+    symbols = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    return [symbol for symbol in symbols if symbol]
+
+
+def _resolve_tickers_file(raw: dict[str, Any]) -> dict[str, Any]:
+    data = raw.get("data")
+    if not isinstance(data, dict) or data.get("tickers_file") is None:
+        return raw
+    if data.get("tickers"):
+        raise ConfigError("data.tickers_file: give either tickers or tickers_file, not both")
+    return {**raw, "data": {**data, "tickers": read_tickers_file(Path(data["tickers_file"]))}}
+
+
+def build_config(raw: Mapping[str, Any], overrides: Sequence[str] = ()) -> Config:
+    """Validate a raw mapping (as read from TOML) plus `--set` overrides into a Config."""
+    merged = _resolve_tickers_file(apply_overrides(raw, overrides))
+    try:
+        return Config.model_validate(merged)
+    except ValidationError as exc:
+        raise ConfigError(describe_validation_error(exc)) from None
+
+
+def load_config(
+    source: Config | Mapping[str, Any] | str | Path | None = None,
+    overrides: Sequence[str] = (),
+) -> Config:
+    """The one way in: a TOML path (default configs/demo.toml), a mapping, or a Config."""
+    if isinstance(source, Config):
+        if not overrides:
+            return source
+        source = source.to_dict()
+    if source is None:
+        source = DEFAULT_CONFIG_PATH
+    if isinstance(source, str | Path):
+        source = read_toml(Path(source))
+    return build_config(source, overrides)
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """One line naming each bad key and what would be valid."""
+    return "; ".join(_describe_one(error) for error in exc.errors())
+
+
+def _describe_one(error: Mapping[str, Any]) -> str:
+    location = ".".join(str(part) for part in error["loc"]) or "config"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"{location}: unknown key{_valid_keys_hint(error['loc'])}"
+    if kind == "missing":
+        return f"{location}: required key is missing"
+    message = str(error["msg"]).removeprefix("Value error, ")
+    if message.startswith(_KEY_TAG):
+        key, _, message = message[1:].partition(_KEY_TAG)
+        return f"{location}.{key}: {message}"
+    if kind.startswith(("literal_", "int_", "float_", "bool_", "date_", "string_", "greater")):
+        return f"{location}: {message}, got {error.get('input')!r}"
+    return f"{location}: {message}"
+
+
+def _valid_keys_hint(loc: Sequence[Any]) -> str:
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(str(part))
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return ""
+        model = annotation
+    return f" (valid keys: {', '.join(model.model_fields)})"

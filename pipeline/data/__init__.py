@@ -1,0 +1,1 @@
+"""The data stage: price sources, the Parquet cache and the threaded download."""

@@ -1,0 +1,1 @@
+"""Price sources behind one small interface (see `base.PriceSource`)."""

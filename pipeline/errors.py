@@ -1,0 +1,31 @@
+"""Typed exceptions of the pipeline. Only the CLI turns them into exit codes."""
+
+from __future__ import annotations
+
+
+class PipelineError(Exception):
+    """Base class of every error the pipeline raises on purpose."""
+
+
+class ConfigError(PipelineError):
+    """A config file, a key or a value is not valid. The message names the key."""
+
+
+class SourceError(PipelineError):
+    """A price source could not deliver one ticker's prices."""
+
+
+class TransientSourceError(SourceError):
+    """Worth retrying: a network hiccup, a timeout, a rate limit."""
+
+
+class RateLimitedError(TransientSourceError):
+    """The provider asked us to slow down; retried with a longer backoff."""
+
+
+class DataError(SourceError):
+    """Permanent for this ticker: no data, not a price table, unusable prices."""
+
+
+class CacheLockedError(PipelineError):
+    """Another run holds the lock on the same cache directory."""
