@@ -47,6 +47,7 @@ class TickerResult:
     `metrics` holds the numeric summary fields (n_days, accuracy, ...; see SUMMARY_COLUMNS);
     it is empty unless status is "ok". `daily` is None unless status is "ok"; its `date` is the
     day the position is held (METHOD.md: day t+1 for the decision taken at the close of day t).
+    `warnings` are data-quality notes (prices cleaned, suspicious jumps) for the report.
     """
 
     ticker: str
@@ -54,6 +55,7 @@ class TickerResult:
     reason: str = ""
     metrics: dict[str, Any] = field(default_factory=dict)
     daily: pd.DataFrame | None = None
+    warnings: tuple[str, ...] = ()
 
     def summary_row(self) -> dict[str, Any]:
         row: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS)
