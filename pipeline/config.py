@@ -182,7 +182,7 @@ _KEY_TAG = "\x1f"
 
 
 def synthetic_symbols(count: int) -> tuple[str, ...]:
-    width = max(3, len(str(count)))
+    width = max(3, len(str(count - 1)))
     return tuple(f"{SYNTHETIC_PREFIX}{i:0{width}d}" for i in range(count))
 
 
