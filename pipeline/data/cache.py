@@ -1,0 +1,420 @@
+"""The Parquet price cache shared by every source, and when to trust it.
+
+One file per source and ticker, `<cache_dir>/<source name>/<TICKER>.parquet`, holding a frame of
+the `sources.base` shape (index "date" at datetime64[ns], float64 price columns). What the file is
+known to cover travels inside it, as JSON under the schema metadata key `METADATA_KEY`, so a file
+and its metadata can never disagree after a crash.
+
+Writes are atomic (temporary file in the same directory, fsync, `os.replace`, fsync of the
+directory): a reader sees the old file or the new one, never half of one. A file that cannot be
+decoded is moved to `<source>/quarantine/` and read as a miss.
+
+The second half of the module is the refresh policy, as pure functions: `plan_fetch` decides
+between a hit, an incremental refresh and a full fetch; `overlap_matches` detects restated
+adjusted history; `merge_refresh` appends refreshed rows to the cached ones.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import secrets
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.data.sources.base import ADJ_CLOSE, INDEX_NAME, PRICE_COLUMNS
+from pipeline.errors import CacheLockedError, ConfigError, DataError
+from pipeline.symbols import validate_symbol
+
+try:
+    import fcntl
+except ImportError:  # Windows: runs are not locked against each other there.
+    fcntl = None  # type: ignore[assignment]
+
+logger = logging.getLogger(__name__)
+
+CACHE_SCHEMA_VERSION = 1
+METADATA_KEY = b"pipeline.cache"
+FILE_SUFFIX = ".parquet"
+TEMP_SUFFIX = ".tmp"
+QUARANTINE_DIR = "quarantine"
+LOCK_FILE = ".lock"
+# Relative tolerance when comparing re-fetched adjusted closes with cached ones: far above float
+# noise from a provider's own rounding, far below any dividend adjustment (>= 1e-4 in practice).
+OVERLAP_RTOL = 1e-6
+_SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,31}$")
+_INDEX_UNIT = "ns"
+_O_BINARY = getattr(os, "O_BINARY", 0)
+
+
+@dataclass(frozen=True, slots=True)
+class CacheMeta:
+    """What one cache file holds and which requested range it is known to cover.
+
+    `covered_start`..`covered_through` (inclusive) is the union of the ranges requested from the
+    source; the rows may start later or end earlier (weekends, listing, delisting).
+    `covered_through` never passes the day of the fetch, so a future end date cannot freeze the
+    file. `fetched_at` is the UTC time of the last fetch.
+    """
+
+    ticker: str
+    source: str
+    source_identity: str
+    first_date: date
+    last_date: date
+    rows: int
+    fetched_at: datetime
+    covered_start: date
+    covered_through: date
+    schema_version: int = CACHE_SCHEMA_VERSION
+
+    def to_json(self) -> str:
+        fields = {k: v.isoformat() if isinstance(v, date) else v for k, v in asdict(self).items()}
+        return json.dumps(fields, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> CacheMeta:
+        raw = json.loads(text)
+        if not isinstance(raw, dict) or set(raw) != set(cls.__dataclass_fields__):
+            raise ValueError("cache metadata has missing or unknown fields")
+        fetched_at = datetime.fromisoformat(raw["fetched_at"])
+        if fetched_at.tzinfo is None:
+            raise ValueError("cache metadata fetched_at has no time zone")
+        dates = ("first_date", "last_date", "covered_start", "covered_through")
+        return cls(
+            **{**raw, **{k: date.fromisoformat(raw[k]) for k in dates}, "fetched_at": fetched_at}
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class CachedPrices:
+    """One cache file, decoded and checked."""
+
+    frame: pd.DataFrame
+    meta: CacheMeta
+    path: Path
+
+
+def meta_for_frame(
+    frame: pd.DataFrame,
+    *,
+    ticker: str,
+    source: str,
+    source_identity: str,
+    covered_start: date,
+    covered_through: date,
+    fetched_at: datetime,
+) -> CacheMeta:
+    """The metadata of a non-empty price frame about to be cached."""
+    if frame.empty:
+        raise ValueError(f"{ticker}: refusing to cache an empty price frame")
+    return CacheMeta(
+        ticker=ticker,
+        source=source,
+        source_identity=source_identity,
+        first_date=frame.index[0].date(),
+        last_date=frame.index[-1].date(),
+        rows=len(frame),
+        fetched_at=fetched_at.astimezone(UTC),
+        covered_start=covered_start,
+        covered_through=covered_through,
+    )
+
+
+def normalize_price_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """`frame` in the stored form, or ValueError naming what breaks the `sources.base` shape.
+
+    Columns are put in `PRICE_COLUMNS` order and made float64, the index becomes datetime64[ns]
+    without a frequency; anything else (unknown columns, a tz-aware or unsorted index, times of
+    day, duplicate days, text prices) is refused rather than guessed at.
+    """
+    index = frame.index
+    if not isinstance(index, pd.DatetimeIndex):
+        raise ValueError(f"index must be a DatetimeIndex, got {type(index).__name__}")
+    if index.tz is not None:
+        raise ValueError(f"index must be tz-naive, got tz={index.tz}")
+    unknown = [c for c in frame.columns if c not in PRICE_COLUMNS]
+    if unknown or ADJ_CLOSE not in frame.columns:
+        raise ValueError(
+            f"columns must include {ADJ_CLOSE!r} and be among {list(PRICE_COLUMNS)}; "
+            f"got {list(frame.columns)}"
+        )
+    if not (index.is_monotonic_increasing and index.is_unique):
+        raise ValueError("dates must be strictly increasing, without duplicates")
+    if not (index == index.normalize()).all():
+        raise ValueError("dates must be at midnight (one row per trading day)")
+    columns = [c for c in PRICE_COLUMNS if c in frame.columns]
+    non_numeric = [c for c in columns if not pd.api.types.is_numeric_dtype(frame[c])]
+    if non_numeric:
+        raise ValueError(f"price columns must be numeric; not numeric: {non_numeric}")
+    stored_index = pd.DatetimeIndex(index.as_unit(_INDEX_UNIT), freq=None, name=INDEX_NAME)
+    return frame[columns].astype("float64").set_axis(stored_index)
+
+
+def slice_dates(frame: pd.DataFrame, start: date, end: date) -> pd.DataFrame:
+    """The rows of `frame` dated from `start` to `end`, both inclusive."""
+    return frame.loc[pd.Timestamp(start) : pd.Timestamp(end)]
+
+
+class PriceCache:
+    """Per-ticker Parquet files under `cache_dir`; see the module docstring.
+
+    Opening the cache removes temporary files left by writers that were killed. Instances are
+    safe to share between threads as long as each ticker has one writer at a time.
+    """
+
+    def __init__(self, cache_dir: str | os.PathLike[str]) -> None:
+        self.root = Path(cache_dir).absolute()
+        if self.root.is_dir():
+            for leftover in self.root.glob(f"*/.*{TEMP_SUFFIX}"):
+                _remove_if_stale(leftover)
+
+    def path_for(self, source_name: str, ticker: str) -> Path:
+        """`<cache_dir>/<source_name>/<ticker>.parquet`; refuses names that could escape it."""
+        validate_symbol(ticker, key="ticker")
+        if not _SOURCE_NAME.fullmatch(source_name):
+            raise ConfigError(
+                f"source name {source_name!r} is not valid; use lowercase letters, digits, _ and -"
+            )
+        path = self.root / source_name / f"{ticker}{FILE_SUFFIX}"
+        if not path.resolve().is_relative_to(self.root.resolve()):
+            raise ConfigError(f"ticker {ticker!r} would leave the cache directory {self.root}")
+        return path
+
+    def read(self, source_name: str, ticker: str) -> CachedPrices | None:
+        """The cached prices, or None when there is no usable file (a bad one is quarantined)."""
+        path = self.path_for(source_name, ticker)
+        try:
+            return CachedPrices(*_decode(pq.read_table(path), source_name, ticker), path=path)
+        except FileNotFoundError:
+            return None
+        except PermissionError:
+            raise
+        except Exception as exc:  # whatever a damaged file makes pyarrow or the checks raise
+            self._quarantine(path, f"{type(exc).__name__}: {exc}")
+            return None
+
+    def load(self, source_name: str, ticker: str, start: date, end: date) -> pd.DataFrame:
+        """The cached rows of `ticker` from `start` to `end`: what a backtest reads."""
+        cached = self.read(source_name, ticker)
+        if cached is None:
+            raise DataError(f"{ticker}: no cached prices from source {source_name!r}")
+        return slice_dates(cached.frame, start, end)
+
+    def write(self, source_name: str, ticker: str, frame: pd.DataFrame, meta: CacheMeta) -> Path:
+        """Atomically replace the ticker's file with `frame` and `meta`; returns its path."""
+        path = self.path_for(source_name, ticker)
+        frame = normalize_price_frame(frame)
+        _check_meta_describes(meta, frame, source_name, ticker)
+        table = pa.Table.from_pandas(frame, preserve_index=True)
+        metadata = {**(table.schema.metadata or {}), METADATA_KEY: meta.to_json().encode()}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        for leftover in path.parent.glob(f".{path.name}.*{TEMP_SUFFIX}"):
+            _remove_if_stale(leftover)
+        _write_atomically(table.replace_schema_metadata(metadata), path)
+        return path
+
+    @contextmanager
+    def lock(self) -> Iterator[None]:
+        """Hold the cache for one run; CacheLockedError when another run holds it."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        with open(self.root / LOCK_FILE, "a+") as handle:
+            if fcntl is not None:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                except BlockingIOError:
+                    handle.seek(0)
+                    holder = handle.read().strip() or "unknown"
+                    raise CacheLockedError(
+                        f"another run (pid {holder}) holds the lock on cache {self.root}; "
+                        "wait for it to finish or use another data.cache_dir"
+                    ) from None
+            handle.seek(0)
+            handle.truncate()
+            handle.write(f"{os.getpid()}\n")
+            handle.flush()
+            yield
+
+    def _quarantine(self, path: Path, why: str) -> None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        target = path.parent / QUARANTINE_DIR / f"{path.name}.corrupt-{stamp}"
+        target.parent.mkdir(exist_ok=True)
+        os.replace(path, target)
+        logger.warning("cache file %s is unusable (%s); moved to %s", path, why, target)
+
+
+def _decode(table: pa.Table, source_name: str, ticker: str) -> tuple[pd.DataFrame, CacheMeta]:
+    raw_meta = (table.schema.metadata or {}).get(METADATA_KEY)
+    if raw_meta is None:
+        raise ValueError(f"no {METADATA_KEY.decode()} metadata")
+    meta = CacheMeta.from_json(raw_meta)
+    if meta.schema_version != CACHE_SCHEMA_VERSION:
+        raise ValueError(f"schema_version {meta.schema_version} != {CACHE_SCHEMA_VERSION}")
+    frame = normalize_price_frame(table.to_pandas())
+    _check_meta_describes(meta, frame, source_name, ticker)
+    return frame, meta
+
+
+def _check_meta_describes(
+    meta: CacheMeta, frame: pd.DataFrame, source_name: str, ticker: str
+) -> None:
+    expected = (ticker, source_name, len(frame))
+    if frame.empty or (meta.ticker, meta.source, meta.rows) != expected:
+        raise ValueError(f"metadata {meta.ticker}/{meta.source}/{meta.rows} rows != {expected}")
+    if (meta.first_date, meta.last_date) != (frame.index[0].date(), frame.index[-1].date()):
+        raise ValueError("metadata first_date/last_date do not match the rows")
+
+
+def _write_atomically(table: pa.Table, path: Path) -> None:
+    # Unique per writer; the pid tells a later run whether the writer still lives (_is_stale).
+    # Not mkstemp: its 0600 mode would survive the rename, while this honours the umask.
+    temp_name = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}{TEMP_SUFFIX}"
+    fd = os.open(temp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            pq.write_table(table, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, path)
+    except BaseException:
+        with suppress(FileNotFoundError):
+            os.unlink(temp_name)
+        raise
+    _fsync_directory(path.parent)
+
+
+def _fsync_directory(directory: Path) -> None:
+    if os.name != "posix":  # directories cannot be opened for fsync elsewhere
+        return
+    fd = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _remove_if_stale(temp_path: Path) -> None:
+    if _is_stale(temp_path.name):
+        with suppress(FileNotFoundError):
+            temp_path.unlink()
+        logger.info("removed %s, left by an interrupted cache write", temp_path)
+
+
+def _is_stale(temp_name: str) -> bool:
+    """True when the process that created this temporary file no longer runs."""
+    parts = temp_name.removesuffix(TEMP_SUFFIX).rsplit(".", 2)
+    if len(parts) != 3 or not parts[1].isdigit():
+        return False
+    pid = int(parts[1])
+    if pid == os.getpid() or os.name != "posix":  # os.kill would terminate it on Windows
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, owned by another user
+        return False
+    return False
+
+
+# --- Refresh policy -----------------------------------------------------------------------
+
+Action = Literal["hit", "refresh", "full"]
+
+
+@dataclass(frozen=True, slots=True)
+class FetchPlan:
+    """What to ask the source for: nothing (hit), a recent window (refresh) or a whole range."""
+
+    action: Action
+    fetch_start: date | None = None
+    fetch_end: date | None = None
+    reason: str = ""
+
+
+def plan_fetch(
+    meta: CacheMeta | None,
+    source_identity: str,
+    start: date,
+    end: date,
+    *,
+    today: date,
+    overlap_days: int,
+) -> FetchPlan:
+    """Decide how to serve the request [start, end] given the cached file's metadata.
+
+    `today` is the UTC day of the fetch: an end date after it is served by data through today.
+    A refresh re-fetches `overlap_days` calendar days before the cached last row so that
+    `overlap_matches` can detect restated history.
+    """
+    if meta is None:
+        return FetchPlan("full", start, end, "not cached")
+    if meta.source_identity != source_identity:
+        return FetchPlan("full", start, end, f"cached from {meta.source_identity!r}")
+    if start < meta.covered_start:
+        # Fetch through the old coverage as well, so a narrower request does not shrink the file.
+        reason = f"start {start} is before the cached range ({meta.covered_start})"
+        return FetchPlan("full", start, max(end, meta.covered_through), reason)
+    if min(end, today) <= meta.covered_through:
+        return FetchPlan("hit")
+    refresh_start = meta.last_date - timedelta(days=overlap_days)
+    return FetchPlan("refresh", refresh_start, end, f"cache covers through {meta.covered_through}")
+
+
+def plan_full_refetch(meta: CacheMeta, refresh: FetchPlan) -> FetchPlan:
+    """The whole covered history again, after `overlap_matches` found it restated."""
+    reason = "adjusted history restated (dividend or split); whole history fetched again"
+    return FetchPlan("full", meta.covered_start, refresh.fetch_end, reason)
+
+
+def covered_range(plan: FetchPlan, meta: CacheMeta | None, today: date) -> tuple[date, date]:
+    """The requested range a file covers after executing `plan` (a refresh or a full fetch)."""
+    assert plan.fetch_start is not None and plan.fetch_end is not None, plan
+    through = min(plan.fetch_end, today)
+    if plan.action == "refresh" and meta is not None:
+        return meta.covered_start, max(meta.covered_through, through)
+    return plan.fetch_start, through
+
+
+def overlap_matches(cached: pd.DataFrame, fresh: pd.DataFrame, provisional_from: date) -> bool:
+    """True when the adjusted closes both frames have for the same days agree.
+
+    Days from `provisional_from` on (the cached file's fetch day) are not compared: their bars may
+    have been taken before the close. No comparable day at all is not evidence of agreement.
+    """
+    common = cached.index.intersection(fresh.index)
+    common = common[common < pd.Timestamp(provisional_from)]
+    if common.empty:
+        return False
+    return bool(
+        np.allclose(
+            fresh.loc[common, ADJ_CLOSE].to_numpy(),
+            cached.loc[common, ADJ_CLOSE].to_numpy(),
+            rtol=OVERLAP_RTOL,
+            atol=0.0,
+            equal_nan=True,
+        )
+    )
+
+
+def merge_refresh(cached: pd.DataFrame, fresh: pd.DataFrame, fetch_start: date) -> pd.DataFrame:
+    """Cached rows before the refreshed window, then every refreshed row.
+
+    The source's answer for [fetch_start, ...] replaces what the cache held for those days (a
+    provisional bar of the last fetch day is corrected this way).
+    """
+    if fresh.empty:
+        return cached
+    cut = min(pd.Timestamp(fetch_start), fresh.index[0])
+    return normalize_price_frame(pd.concat([cached.loc[cached.index < cut], fresh]))

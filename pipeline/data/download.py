@@ -1,0 +1,493 @@
+"""The download stage: every requested ticker planned, fetched, merged and cached, in threads.
+
+Fetching is I/O-bound, so threads overlap it well. Each ticker runs on one worker thread:
+read the cache, `plan_fetch`, fetch with retries (all threads share one request-rate limiter),
+merge, and write the cache. One ticker's failure never stops the others; every outcome is
+collected, in the requested order.
+
+A ticker that takes longer than `timeout_seconds` (its wall time, backoff included, waits for
+the shared rate limiter excluded) is declared failed. A Python thread cannot be
+killed, so the straggler keeps running; a hand-off (`_TickerTask`) guarantees that a ticker is
+either declared timed out or written to the cache, never both, and a fresh worker takes the
+straggler's place. Workers are daemon threads, not a ThreadPoolExecutor: an executor's threads
+are joined at interpreter exit, so one hung request would hang the whole command after its
+report was printed.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import queue
+import random
+import threading
+import time
+from collections.abc import Callable, Sequence
+from contextlib import suppress
+from dataclasses import dataclass, replace
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+from pipeline.config import DataConfig, DownloadConfig
+from pipeline.data.cache import (
+    CacheMeta,
+    FetchPlan,
+    PriceCache,
+    covered_range,
+    merge_refresh,
+    meta_for_frame,
+    normalize_price_frame,
+    overlap_matches,
+    plan_fetch,
+    plan_full_refetch,
+    slice_dates,
+)
+from pipeline.data.sources.base import PriceSource
+from pipeline.errors import (
+    DataError,
+    PipelineError,
+    RateLimitedError,
+    SourceError,
+    TransientSourceError,
+)
+from pipeline.progress import ProgressSink
+
+logger = logging.getLogger(__name__)
+
+# Providers that say "slow down" mean it: their backoff ceiling is this many times the usual one.
+RATE_LIMIT_BACKOFF_FACTOR = 4.0
+# Besides the sources' own transient errors, a raw socket error or timeout that escaped a source
+# is worth another try (TimeoutError and ConnectionError are OSErrors).
+RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (TransientSourceError, OSError)
+# How often the stage looks for tickers past their deadline while it waits for results.
+_POLL_SECONDS = 0.1
+
+DownloadStatus = Literal["hit", "fetched", "refreshed", "failed"]
+COUNT_NAMES: dict[DownloadStatus, str] = {
+    "hit": "hits",
+    "fetched": "fetched",
+    "refreshed": "refreshed",
+    "failed": "failed",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class TickerDownload:
+    """One ticker's outcome.
+
+    status: "hit" (served by the cache, no request), "fetched" (whole range fetched), "refreshed"
+    (only recent days fetched and appended) or "failed" (`reason` says why). `reason` also notes
+    why a fetch was needed. rows, first_date and last_date describe the cached rows inside the
+    requested [start, end]; `path` is the ticker's cache file (None when failed).
+    `attempts` counts source requests, `seconds` the ticker's wall time.
+    """
+
+    ticker: str
+    status: DownloadStatus
+    reason: str = ""
+    rows: int = 0
+    first_date: date | None = None
+    last_date: date | None = None
+    path: Path | None = None
+    attempts: int = 0
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.status != "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class DownloadReport:
+    """Every requested ticker's outcome, in the requested order."""
+
+    outcomes: tuple[TickerDownload, ...]
+    seconds: float
+
+    @property
+    def counts(self) -> dict[str, int]:
+        """{"hits", "fetched", "refreshed", "failed"}: how many tickers ended each way."""
+        counts = dict.fromkeys(COUNT_NAMES.values(), 0)
+        for outcome in self.outcomes:
+            counts[COUNT_NAMES[outcome.status]] += 1
+        return counts
+
+    @property
+    def failures(self) -> tuple[TickerDownload, ...]:
+        return tuple(outcome for outcome in self.outcomes if not outcome.ok)
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter: attempt n (from 0) waits U(0, ceiling_n), where
+    ceiling_n = min(max_backoff_seconds, backoff_seconds * 2**n [* RATE_LIMIT_BACKOFF_FACTOR])."""
+
+    retries: int
+    backoff_seconds: float
+    max_backoff_seconds: float
+
+    @classmethod
+    def from_config(cls, settings: DownloadConfig) -> RetryPolicy:
+        return cls(settings.retries, settings.backoff_seconds, settings.max_backoff_seconds)
+
+    def delay(self, attempt: int, error: BaseException, jitter: float) -> float:
+        """Seconds to wait after failed attempt `attempt`; `jitter` is uniform in [0, 1)."""
+        factor = RATE_LIMIT_BACKOFF_FACTOR if isinstance(error, RateLimitedError) else 1.0
+        ceiling = self.backoff_seconds * factor * 2.0 ** min(attempt, 30)
+        return jitter * min(self.max_backoff_seconds, ceiling)
+
+
+class RateLimiter:
+    """At most `requests_per_second` request starts per second, across every thread.
+
+    Each caller reserves the next free start time under the lock and sleeps outside it, so
+    starts are spaced by at least 1 / requests_per_second and no burst follows an idle spell.
+    """
+
+    def __init__(
+        self,
+        requests_per_second: float,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if requests_per_second <= 0:
+            raise ValueError(f"requests_per_second must be > 0, got {requests_per_second}")
+        self._interval = 1.0 / requests_per_second
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._next_start = float("-inf")
+
+    def acquire(self, on_wait: Callable[[float], None] | None = None) -> None:
+        """Block until this caller may start a request; `on_wait(seconds)` hears of a wait first."""
+        with self._lock:
+            now = self._clock()
+            start = max(now, self._next_start)
+            self._next_start = start + self._interval
+        if start > now:
+            if on_wait is not None:
+                on_wait(start - now)
+            self._sleep(start - now)
+
+
+def _utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _TickerTask:
+    """One ticker's hand-off between its worker and the stage.
+
+    queued -> running (worker starts) -> finished (worker claims the right to report and write)
+    queued | running -> abandoned (the stage declares a timeout, or stops on an interrupt).
+    Both claims go through one lock, so exactly one side wins.
+    """
+
+    def __init__(self, index: int, ticker: str) -> None:
+        self.index = index
+        self.ticker = ticker
+        self.started_at = 0.0
+        self.queued_seconds = 0.0
+        self.attempts = 0
+        self._state = "queued"
+        self._lock = threading.Lock()
+
+    def _move(self, allowed: tuple[str, ...], to: str) -> bool:
+        with self._lock:
+            if self._state not in allowed:
+                return False
+            self._state = to
+            return True
+
+    def start(self, now: float) -> bool:
+        self.started_at = now
+        return self._move(("queued",), "running")
+
+    def finish(self) -> bool:
+        return self._move(("running",), "finished")
+
+    def abandon(self) -> bool:
+        return self._move(("queued", "running"), "abandoned")
+
+    @property
+    def abandoned(self) -> bool:
+        return self._state == "abandoned"
+
+    def queue_for_rate_limit(self, seconds: float) -> None:
+        """Waiting for the shared rate limiter is other tickers' time, not this one's."""
+        self.queued_seconds += seconds
+
+    def overdue(self, now: float, timeout: float) -> bool:
+        charged = now - self.started_at - self.queued_seconds
+        return self._state == "running" and charged >= timeout
+
+
+class _Abandoned(Exception):
+    """The stage gave up on this ticker; its worker must stop without reporting or writing."""
+
+
+@dataclass(frozen=True)
+class _Stage:
+    """What every worker shares: read-only settings plus the thread-safe limiter and cache."""
+
+    source: PriceSource
+    source_identity: str
+    cache: PriceCache
+    start: date
+    end: date
+    overlap_days: int
+    policy: RetryPolicy
+    limiter: RateLimiter
+    sleep: Callable[[float], None]
+    now: Callable[[], datetime]
+    jitter: Callable[[], float]
+
+
+def download_universe(
+    tickers: Sequence[str],
+    source: PriceSource,
+    cache: PriceCache,
+    data: DataConfig,
+    *,
+    progress: ProgressSink | None = None,
+    sleep: Callable[[float], None] = time.sleep,
+    now: Callable[[], datetime] = _utc_now,
+    jitter: Callable[[], float] = random.random,
+) -> DownloadReport:
+    """Bring `tickers`' prices for [data.start, data.end] into `cache` from `source`.
+
+    Never raises for one ticker's failure: it is reported. `progress.advance()` is called once
+    per finished ticker. `sleep` (backoff waits), `now` (UTC time of the fetch, which bounds the
+    coverage recorded in the cache) and `jitter` (uniform in [0, 1)) exist for tests.
+    """
+    if len(set(tickers)) != len(tickers):
+        raise ValueError("tickers must be unique: two workers would write one cache file")
+    settings = data.download
+    stage = _Stage(
+        source=source,
+        source_identity=source.identity(),
+        cache=cache,
+        start=data.start,
+        end=data.end,
+        overlap_days=settings.refresh_overlap_days,
+        policy=RetryPolicy.from_config(settings),
+        limiter=RateLimiter(settings.requests_per_second),
+        sleep=sleep,
+        now=now,
+        jitter=jitter,
+    )
+    started = time.monotonic()
+    tasks = [_TickerTask(index, ticker) for index, ticker in enumerate(tickers)]
+    outcomes = _run_tasks(stage, tasks, settings, progress)
+    report = DownloadReport(tuple(outcomes), seconds=time.monotonic() - started)
+    logger.info("download: %d tickers in %.1f s: %s", len(tasks), report.seconds, report.counts)
+    return report
+
+
+def _run_tasks(
+    stage: _Stage,
+    tasks: list[_TickerTask],
+    settings: DownloadConfig,
+    progress: ProgressSink | None,
+) -> list[TickerDownload]:
+    """Run `tasks` on `settings.threads` workers; outcomes in task order."""
+    todo: queue.SimpleQueue[_TickerTask] = queue.SimpleQueue()
+    done: queue.SimpleQueue[tuple[int, TickerDownload]] = queue.SimpleQueue()
+    for task in tasks:
+        todo.put(task)
+    names = itertools.count(1)
+
+    def start_worker() -> None:
+        name = f"pipeline-download-{next(names)}"
+        threading.Thread(target=_work, args=(stage, todo, done), name=name, daemon=True).start()
+
+    outcomes: dict[int, TickerDownload] = {}
+
+    def record(index: int, outcome: TickerDownload) -> None:
+        outcomes[index] = outcome
+        if not outcome.ok:
+            logger.warning("%s: download failed: %s", outcome.ticker, outcome.reason)
+        if progress is not None:
+            progress.advance()
+
+    for _ in range(min(settings.threads, len(tasks))):
+        start_worker()
+    try:
+        while len(outcomes) < len(tasks):
+            with suppress(queue.Empty):
+                record(*done.get(timeout=_POLL_SECONDS))
+            for task in tasks:
+                if task.overdue(time.monotonic(), settings.timeout_seconds) and task.abandon():
+                    record(task.index, _timed_out(task, settings.timeout_seconds))
+                    start_worker()  # the straggler's thread is lost until its request returns
+    except BaseException:
+        for task in tasks:  # e.g. Ctrl-C: nothing still running may write the cache any more
+            task.abandon()
+        raise
+    return [outcomes[index] for index in range(len(tasks))]
+
+
+def _work(
+    stage: _Stage,
+    todo: queue.SimpleQueue[_TickerTask],
+    done: queue.SimpleQueue[tuple[int, TickerDownload]],
+) -> None:
+    """A worker thread: take tickers until none is left or this thread's ticker was abandoned."""
+    while True:
+        try:
+            task = todo.get_nowait()
+        except queue.Empty:
+            return
+        if not task.start(time.monotonic()):
+            continue
+        outcome = _run_task(stage, task)
+        if outcome is None:
+            return  # timed out: a replacement worker already carries on
+        done.put((task.index, outcome))
+
+
+def _run_task(stage: _Stage, task: _TickerTask) -> TickerDownload | None:
+    """The ticker's outcome, with its cache file written; None when it was abandoned."""
+    try:
+        outcome, pending = _download_ticker(stage, task)
+    except _Abandoned:
+        return None
+    except PipelineError as exc:  # DataError, retries exhausted, a bad symbol
+        outcome, pending = _failed(task, str(exc)), None
+    except Exception as exc:  # a bug in a source must cost one ticker, not the run
+        logger.exception("%s: unexpected error while downloading", task.ticker)
+        outcome, pending = _failed(task, f"unexpected {type(exc).__name__}: {exc}"), None
+    if not task.finish():
+        return None  # declared timed out meanwhile: this late result must not land anywhere
+    if pending is not None:
+        frame, meta = pending
+        try:
+            path = stage.cache.write(stage.source.name, task.ticker, frame, meta)
+        except Exception as exc:
+            logger.exception("%s: cannot write the cache", task.ticker)
+            return _failed(task, f"cannot write the cache: {type(exc).__name__}: {exc}")
+        if outcome.ok:
+            outcome = replace(outcome, path=path)
+    return replace(outcome, seconds=time.monotonic() - task.started_at)
+
+
+def _download_ticker(
+    stage: _Stage, task: _TickerTask
+) -> tuple[TickerDownload, tuple[pd.DataFrame, CacheMeta] | None]:
+    """Plan, fetch and merge one ticker: its outcome and the file still to write, if any."""
+    cached = stage.cache.read(stage.source.name, task.ticker)
+    meta = cached.meta if cached is not None else None
+    fetched_at = stage.now()
+    today = fetched_at.astimezone(UTC).date()
+    plan = plan_fetch(
+        meta,
+        stage.source_identity,
+        stage.start,
+        stage.end,
+        today=today,
+        overlap_days=stage.overlap_days,
+    )
+    if plan.action == "hit":
+        assert cached is not None, plan
+        return _succeeded(stage, task, "hit", plan.reason, cached.frame, cached.path), None
+    frame = _fetch(stage, task, plan)
+    status: DownloadStatus = "fetched"
+    if plan.action == "refresh":
+        assert cached is not None and plan.fetch_start is not None, plan
+        if overlap_matches(cached.frame, frame, provisional_from=cached.meta.fetched_at.date()):
+            frame, status = merge_refresh(cached.frame, frame, plan.fetch_start), "refreshed"
+        else:
+            plan = plan_full_refetch(cached.meta, plan)
+            logger.info("%s: %s", task.ticker, plan.reason)
+            frame = _fetch(stage, task, plan)
+    covered_start, covered_through = covered_range(plan, meta, today)
+    new_meta = meta_for_frame(
+        frame,
+        ticker=task.ticker,
+        source=stage.source.name,
+        source_identity=stage.source_identity,
+        covered_start=covered_start,
+        covered_through=covered_through,
+        fetched_at=fetched_at,
+    )
+    return _succeeded(stage, task, status, plan.reason, frame, None), (frame, new_meta)
+
+
+def _fetch(stage: _Stage, task: _TickerTask, plan: FetchPlan) -> pd.DataFrame:
+    """The source's frame for the plan's range, retrying transient errors per `stage.policy`."""
+    assert plan.fetch_start is not None and plan.fetch_end is not None, plan
+    attempts = stage.policy.retries + 1
+    for attempt in range(attempts):
+        stage.limiter.acquire(on_wait=task.queue_for_rate_limit)
+        if task.abandoned:
+            raise _Abandoned
+        task.attempts += 1
+        try:
+            frame = stage.source.fetch(task.ticker, plan.fetch_start, plan.fetch_end)
+        except DataError:
+            raise
+        except RETRYABLE_ERRORS as exc:
+            if attempt + 1 == attempts:
+                raise SourceError(
+                    f"gave up after {attempts} attempts; last error {type(exc).__name__}: {exc}"
+                ) from exc
+            delay = stage.policy.delay(attempt, exc, stage.jitter())
+            logger.warning(
+                "%s: attempt %d/%d failed (%s: %s); retrying in %.1f s",
+                task.ticker,
+                attempt + 1,
+                attempts,
+                type(exc).__name__,
+                exc,
+                delay,
+            )
+            stage.sleep(delay)
+        else:
+            return _checked(frame, stage.source.name, task.ticker)
+    raise AssertionError("unreachable: the last attempt returns or raises")
+
+
+def _checked(frame: pd.DataFrame, source_name: str, ticker: str) -> pd.DataFrame:
+    """The source's frame in stored form; DataError when it breaks the `base` contract."""
+    try:
+        frame = normalize_price_frame(frame)
+    except (ValueError, AttributeError) as exc:
+        raise DataError(f"source {source_name!r} returned a malformed frame: {exc}") from exc
+    if frame.empty:
+        raise DataError(f"source {source_name!r} returned no rows")
+    return frame
+
+
+def _succeeded(
+    stage: _Stage,
+    task: _TickerTask,
+    status: DownloadStatus,
+    reason: str,
+    frame: pd.DataFrame,
+    path: Path | None,
+) -> TickerDownload:
+    requested = slice_dates(frame, stage.start, stage.end)
+    if requested.empty:
+        return _failed(task, f"no prices between {stage.start} and {stage.end}")
+    return TickerDownload(
+        task.ticker,
+        status,
+        reason,
+        rows=len(requested),
+        first_date=requested.index[0].date(),
+        last_date=requested.index[-1].date(),
+        path=path,
+        attempts=task.attempts,
+    )
+
+
+def _failed(task: _TickerTask, reason: str) -> TickerDownload:
+    return TickerDownload(task.ticker, "failed", reason, attempts=task.attempts)
+
+
+def _timed_out(task: _TickerTask, timeout: float) -> TickerDownload:
+    reason = f"timed out after {timeout:g} s"
+    return replace(_failed(task, reason), seconds=timeout)
