@@ -1,0 +1,199 @@
+"""The `pipeline` command line. Only this module turns errors into exit codes.
+
+Exit codes (CONTRACT.md): 0 every ticker ok or skipped; 2 bad usage or config; 3 the run finished
+but a ticker failed; 4 another run holds the cache lock; 130 interrupted; 1 anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+
+from pipeline.config import DEFAULT_CONFIG_PATH, Config, load_config
+from pipeline.errors import CacheLockedError, ConfigError
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_TICKER_FAILED = 3
+EXIT_LOCKED = 4
+EXIT_INTERRUPTED = 130
+
+app = typer.Typer(
+    help=(
+        "Config-driven backtests of a per-ticker lag-feature SVM.\n\n"
+        "A run downloads daily prices into a Parquet cache, backtests every ticker and writes "
+        "a run directory (summary.csv, daily.parquet, manifest.json). Start with "
+        "`pipeline run`, which runs configs/demo.toml offline."
+    ),
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+
+ConfigArg = Annotated[
+    Path | None,
+    typer.Argument(help=f"TOML config file [default: {DEFAULT_CONFIG_PATH}]", show_default=False),
+]
+RequiredConfigArg = Annotated[Path, typer.Argument(help="TOML config file.")]
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set",
+        metavar="KEY=VALUE",
+        help="Override one key, e.g. --set execution.workers=2 or "
+        "--set 'data.tickers=[\"KO\",\"XOM\"]'. VALUE is read as TOML; a bare word is a string. "
+        "Repeatable.",
+    ),
+]
+QuietOption = Annotated[
+    bool, typer.Option("--quiet", "-q", help="Only warnings and errors; no progress bars.")
+]
+
+
+def _error(message: str) -> None:
+    typer.echo(f"pipeline: {message}", err=True)
+
+
+@contextmanager
+def exit_codes() -> Iterator[None]:
+    """Map the pipeline's typed errors to the contract's exit codes, with one clear line."""
+    try:
+        yield
+    except ConfigError as exc:
+        _error(f"config error: {exc}")
+        raise typer.Exit(EXIT_USAGE) from None
+    except CacheLockedError as exc:
+        _error(str(exc))
+        raise typer.Exit(EXIT_LOCKED) from None
+    except KeyboardInterrupt:
+        _error("interrupted")
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+def _setup_logging(quiet: bool) -> None:
+    logging.basicConfig(
+        level=logging.WARNING if quiet else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        datefmt="%H:%M:%S",
+        stream=sys.stderr,
+    )
+    for noisy in ("yfinance", "urllib3", "peewee", "distributed", "matplotlib"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+def _load(config_path: Path | None, overrides: list[str] | None) -> Config:
+    return load_config(config_path or DEFAULT_CONFIG_PATH, overrides or [])
+
+
+def _format_table(frame: pd.DataFrame, float_digits: int = 4) -> str:
+    if frame.empty:
+        return "(no rows)"
+    return frame.to_string(index=False, float_format=lambda value: f"{value:.{float_digits}f}")
+
+
+@app.command()
+def run(
+    config: ConfigArg = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Run directory. Default: <report.out_dir>/<UTC time>-<config hash>, "
+            "and <report.out_dir>/latest then points at it.",
+        ),
+    ] = None,
+    set_: SetOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Run every stage: download into the cache, backtest each ticker, write the run directory.
+
+    Exits 0 when every ticker is ok or skipped, 3 when the run finished but a ticker failed.
+    """
+    from pipeline.outputs import default_run_dir, point_latest
+    from pipeline.runner import run_pipeline
+
+    _setup_logging(quiet)
+    with exit_codes():
+        resolved = _load(config, set_)
+        run_dir = out or default_run_dir(resolved.report.out_dir, resolved.digest())
+        result = run_pipeline(resolved, run_dir, show_progress=not quiet)
+        if out is None:
+            point_latest(resolved.report.out_dir, run_dir)
+    _print_run_summary(result.summary, result.manifest)
+    typer.echo(f"report: {run_dir}")
+    if result.failed_tickers:
+        _error(f"failed tickers: {', '.join(result.failed_tickers)}")
+    raise typer.Exit(result.exit_code)
+
+
+def _print_run_summary(summary: pd.DataFrame, manifest: dict) -> None:
+    columns = ["ticker", "status", "n_days", "accuracy", "cum_return", "buy_hold", "sharpe"]
+    shown = summary[[*columns, "reason"]].head(30)
+    typer.echo(_format_table(shown))
+    if len(summary) > len(shown):
+        typer.echo(f"... {len(summary) - len(shown)} more tickers in summary.csv")
+    counts = manifest["counts"]
+    mode = manifest["config"]["backtest"]["mode"]
+    note = " (in-sample: describes the past, not a forecast)" if mode == "in_sample" else ""
+    typer.echo(
+        f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed; "
+        f"mode {mode}{note}; {sum(manifest['timings'].values()):.1f} s"
+    )
+
+
+@app.command()
+def download(config: RequiredConfigArg, set_: SetOption = None, quiet: QuietOption = False) -> None:
+    """Run the data stage only: fetch what is missing or new into the Parquet cache.
+
+    Prints one line per ticker: rows, first and last date, and fetched / hit / refreshed /
+    failed (with the reason). Exits 3 when a ticker failed.
+    """
+    from pipeline.data.cache import PriceCache
+    from pipeline.runner import run_data_stage
+
+    _setup_logging(quiet)
+    with exit_codes():
+        resolved = _load(config, set_)
+        cache = PriceCache(resolved.data.cache_dir)
+        with cache.lock():
+            report = run_data_stage(resolved, cache, show_progress=not quiet)
+    table = pd.DataFrame(
+        [
+            {
+                "ticker": item.ticker,
+                "rows": item.rows,
+                "first": item.first_date,
+                "last": item.last_date,
+                "status": item.status,
+                "reason": item.reason,
+            }
+            for item in report.outcomes
+        ]
+    )
+    typer.echo(_format_table(table))
+    counts = report.counts
+    typer.echo(", ".join(f"{value} {name}" for name, value in counts.items()))
+    raise typer.Exit(EXIT_TICKER_FAILED if counts.get("failed") else EXIT_OK)
+
+
+@app.command()
+def validate(config: RequiredConfigArg, set_: SetOption = None) -> None:
+    """Check a config and print it resolved: every default spelled out, overrides applied."""
+    with exit_codes():
+        resolved = _load(config, set_)
+    typer.echo(json.dumps(resolved.to_dict(), indent=2))
+    typer.echo(f"config ok: {len(resolved.data.universe)} tickers, hash {resolved.digest()}")
+
+
+def main() -> None:
+    app()

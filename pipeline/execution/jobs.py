@@ -1,0 +1,44 @@
+"""The unit of work every executor runs: read one ticker's cached prices, backtest them.
+
+Workers receive a `TickerJob` (a symbol and a file path: a few hundred bytes) rather than a
+pickled frame, and read the Parquet file themselves; this is the I/O edge of the backtest stage.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pyarrow.parquet as pq
+
+from pipeline.backtest.result import TickerResult
+from pipeline.backtest.task import backtest_ticker
+from pipeline.config import BacktestSettings
+from pipeline.data.sources.base import ADJ_CLOSE, INDEX_NAME
+
+
+@dataclass(frozen=True, slots=True)
+class TickerJob:
+    ticker: str
+    path: Path
+    start: date
+    end: date
+
+
+def read_adjusted_close(path: Path, start: date, end: date) -> pd.Series:
+    """The adjusted close of one cached ticker between `start` and `end`, both inclusive."""
+    table = pq.read_table(path, columns=[INDEX_NAME, ADJ_CLOSE])
+    dates = pd.DatetimeIndex(table.column(INDEX_NAME).to_numpy(), name=INDEX_NAME)
+    prices = pd.Series(table.column(ADJ_CLOSE).to_numpy(), index=dates, name=ADJ_CLOSE)
+    return prices.loc[pd.Timestamp(start) : pd.Timestamp(end)]
+
+
+def run_job(job: TickerJob, settings: BacktestSettings) -> TickerResult:
+    """Backtest one ticker from its cache file; a file that cannot be read fails that ticker."""
+    try:
+        prices = read_adjusted_close(job.path, job.start, job.end)
+    except (OSError, KeyError, ValueError) as exc:
+        return TickerResult(job.ticker, "failed", f"cannot read cached prices: {exc}")
+    return backtest_ticker(job.ticker, prices, settings)

@@ -1,0 +1,187 @@
+"""The one place that wires the pipeline: download -> backtest -> outputs.
+
+`run_pipeline` is what the CLI calls and what a notebook calls (through `pipeline.run_backtest`);
+it returns frames and a manifest, and writes them only when it is given a run directory.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pipeline import manifest as run_manifest
+from pipeline.backtest.result import DAILY_COLUMNS, SUMMARY_COLUMNS, TickerResult
+from pipeline.config import BacktestSettings, Config, ExecutionConfig, load_config
+from pipeline.data.cache import PriceCache
+from pipeline.data.download import DownloadReport, download_universe
+from pipeline.data.sources.registry import make_source
+from pipeline.execution.executors import make_executor
+from pipeline.execution.jobs import TickerJob
+from pipeline.outputs import write_tables
+from pipeline.progress import progress_reporter
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything one run produced. `summary` has one row per requested ticker, in order."""
+
+    summary: pd.DataFrame
+    daily: pd.DataFrame
+    manifest: dict[str, Any]
+    run_dir: Path | None = None
+
+    @property
+    def failed_tickers(self) -> list[str]:
+        return self.summary.loc[self.summary["status"] == "failed", "ticker"].tolist()
+
+    @property
+    def exit_code(self) -> int:
+        """0 when every ticker is ok or skipped, 3 when at least one failed (CONTRACT.md)."""
+        return 3 if self.failed_tickers else 0
+
+
+class StageClock:
+    """Wall seconds per stage, for the manifest."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+
+    @contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] = round(time.perf_counter() - started, 3)
+
+
+def run_data_stage(
+    config: Config, cache: PriceCache, show_progress: bool = True
+) -> DownloadReport:
+    """Bring every requested ticker's prices into the cache; failures are collected, not raised."""
+    source = make_source(config.data)
+    universe = config.data.universe
+    with progress_reporter("download", len(universe), enabled=show_progress) as progress:
+        return download_universe(universe, source, cache, config.data, progress=progress)
+
+
+def plan_jobs(config: Config, downloads: DownloadReport) -> list[TickerJob]:
+    return [
+        TickerJob(item.ticker, Path(item.path).resolve(), config.data.start, config.data.end)
+        for item in downloads.outcomes
+        if item.status != "failed" and item.path is not None
+    ]
+
+
+def run_backtest_stage(
+    jobs: Sequence[TickerJob],
+    settings: BacktestSettings,
+    execution: ExecutionConfig,
+    show_progress: bool = True,
+) -> tuple[list[TickerResult], dict[str, Any]]:
+    """Backtest every job on the configured executor.
+
+    Results stream back as they finish and are returned in job order, with the executor's
+    description (executor, workers, chunksize) for the manifest.
+    """
+    executor = make_executor(execution, settings, len(jobs))
+    results: list[TickerResult | None] = [None] * len(jobs)
+    with progress_reporter("backtest", len(jobs), enabled=show_progress) as progress:
+        for index, result in executor.run(jobs):
+            results[index] = result
+            progress.advance()
+    missing = [job.ticker for job, result in zip(jobs, results, strict=True) if result is None]
+    if missing:
+        raise RuntimeError(f"executor returned no result for {', '.join(missing)}")
+    return [result for result in results if result is not None], executor.describe()
+
+
+def assemble_summary(
+    universe: Sequence[str], downloads: DownloadReport, results: Sequence[TickerResult]
+) -> pd.DataFrame:
+    """One row per requested ticker in the requested order; download failures included."""
+    rows: dict[str, dict[str, Any]] = {}
+    for item in downloads.outcomes:
+        if item.status == "failed":
+            failed = TickerResult(item.ticker, "failed", f"download: {item.reason}")
+            rows[item.ticker] = failed.summary_row()
+    for result in results:
+        rows[result.ticker] = result.summary_row()
+    summary = pd.DataFrame([rows[ticker] for ticker in universe], columns=list(SUMMARY_COLUMNS))
+    summary["n_days"] = summary["n_days"].astype("Int64")
+    summary["reason"] = summary["reason"].fillna("")
+    return summary
+
+
+def assemble_daily(results: Sequence[TickerResult]) -> pd.DataFrame:
+    """All tickers' daily rows, ticker first, in the summary's ticker order."""
+    frames = [
+        result.daily.assign(ticker=result.ticker)
+        for result in results
+        if result.status == "ok" and result.daily is not None
+    ]
+    columns = ["ticker", *DAILY_COLUMNS]
+    if not frames:
+        return pd.DataFrame({column: [] for column in columns})
+    return pd.concat(frames, ignore_index=True)[columns]
+
+
+def run_pipeline(
+    config: Config, run_dir: Path | None = None, show_progress: bool = True
+) -> RunResult:
+    """Run every stage. Writes the run directory when `run_dir` is given."""
+    started_at = datetime.now(UTC)
+    clock = StageClock()
+    cache = PriceCache(config.data.cache_dir)
+    # One writer per cache; the backtest reads the files the download wrote, so it holds too.
+    with cache.lock():
+        with clock.stage("download"):
+            downloads = run_data_stage(config, cache, show_progress)
+        with clock.stage("backtest"):
+            jobs = plan_jobs(config, downloads)
+            results, execution = run_backtest_stage(
+                jobs, config.backtest_settings, config.execution, show_progress
+            )
+    with clock.stage("report"):
+        summary = assemble_summary(config.data.universe, downloads, results)
+        daily = assemble_daily(results)
+        if run_dir is not None:
+            write_tables(run_dir, summary, daily)
+    manifest = run_manifest.build_manifest(
+        config,
+        started_at=started_at,
+        timings=clock.seconds,
+        execution=execution,
+        summary=summary,
+        cache_counts={key: downloads.counts[key] for key in ("hits", "fetched", "refreshed")},
+        warnings={r.ticker: list(r.warnings) for r in results if r.warnings},
+    )
+    if run_dir is not None:
+        run_manifest.write_manifest(run_dir, manifest)
+    return RunResult(summary=summary, daily=daily, manifest=manifest, run_dir=run_dir)
+
+
+def run_backtest(
+    config: Config | Mapping[str, Any] | str | Path | None = None,
+    overrides: Sequence[str] = (),
+    run_dir: str | Path | None = None,
+    show_progress: bool = False,
+) -> RunResult:
+    """The notebook entry point: a config (file, dict or Config) in, frames and manifest out.
+
+    >>> result = run_backtest("configs/demo.toml", ["execution.executor=serial"])
+    >>> result.summary.head()
+    """
+    resolved = load_config(config, overrides)
+    target = Path(run_dir) if run_dir is not None else None
+    return run_pipeline(resolved, target, show_progress=show_progress)

@@ -1,0 +1,36 @@
+"""Top-level tasks for pool tests: the pool pickles them by reference into its workers."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+from pipeline.backtest.result import TickerResult
+from pipeline.config import BacktestSettings
+from pipeline.execution.jobs import TickerJob
+
+
+def echo_task(job: TickerJob, settings: BacktestSettings) -> TickerResult:
+    """An ok result carrying the worker's pid, so tests can see who ran what."""
+    if job.ticker.startswith("SLOW"):
+        time.sleep(0.3)
+    return TickerResult(job.ticker, "ok", metrics={"pid": os.getpid()})
+
+
+def misbehaving_task(job: TickerJob, settings: BacktestSettings) -> TickerResult:
+    """KILL* kills its own worker every time; ONCE* only on the first try; RAISE* raises;
+    HANG* sleeps far past any timeout."""
+    if job.ticker.startswith("KILL"):
+        os.kill(os.getpid(), signal.SIGKILL)
+    if job.ticker.startswith("ONCE"):
+        marker = Path(job.path)
+        if not marker.exists():
+            marker.write_text("tried")
+            os.kill(os.getpid(), signal.SIGKILL)
+    if job.ticker.startswith("RAISE"):
+        raise ValueError("boom in the task")
+    if job.ticker.startswith("HANG"):
+        time.sleep(60)
+    return echo_task(job, settings)
