@@ -1,26 +1,65 @@
-"""Estimators by name: the SVC of METHOD.md by default, a few other classifiers beside it."""
+"""Estimators by name: the SVC of METHOD.md by default, a few other classifiers beside it.
+
+Each entry also states whether the fast path (fit each distinct row once, weighted by its count;
+METHOD.md, "Exactness of a weighted fit") solves the same problem as fitting every row. That
+holds where the estimator minimises a sum of per-row losses scaled by `sample_weight` with a
+deterministic solver; tests/backtest/test_models.py checks each claim against the plain fit.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from sklearn.base import ClassifierMixin
 from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import SVC, LinearSVC
 
 from pipeline.config import ModelConfig
+from pipeline.errors import ConfigError
 
 RANDOM_SEED = 0
 
-# name -> (estimator class, defaults that user params override)
-_REGISTRY: dict[str, tuple[Callable[..., ClassifierMixin], dict[str, Any]]] = {
-    "svc": (SVC, {"gamma": "auto"}),
-    "linear_svc": (LinearSVC, {"random_state": RANDOM_SEED}),
-    "logistic_regression": (LogisticRegression, {"random_state": RANDOM_SEED}),
-    "random_forest": (RandomForestClassifier, {"random_state": RANDOM_SEED, "n_jobs": 1}),
+
+@dataclass(frozen=True, slots=True)
+class EstimatorSpec:
+    """How to build one kind of estimator.
+
+    `defaults` are overridden by the user's params. `weighted_fit_exact` says whether the fast
+    path is exact for it; `inexact_params` lists parameter values that break that (e.g. SVC counts
+    classes for class_weight="balanced" without looking at sample_weight).
+    """
+
+    factory: Callable[..., ClassifierMixin]
+    defaults: Mapping[str, Any]
+    weighted_fit_exact: bool
+    inexact_params: Mapping[str, Any] = field(default_factory=dict)
+
+
+_REGISTRY: dict[str, EstimatorSpec] = {
+    # libsvm scales C per row by sample_weight; the duplicate rows of a pair share one slack.
+    "svc": EstimatorSpec(
+        SVC, {"gamma": "auto"}, weighted_fit_exact=True, inexact_params={"class_weight": "balanced"}
+    ),
+    # liblinear: a strictly convex primal whose loss terms are scaled by sample_weight, and
+    # class_weight="balanced" is computed from the weights.
+    "linear_svc": EstimatorSpec(LinearSVC, {"random_state": RANDOM_SEED}, weighted_fit_exact=True),
+    # The same holds for the L2-penalised log loss of LogisticRegression.
+    "logistic_regression": EstimatorSpec(
+        LogisticRegression, {"random_state": RANDOM_SEED}, weighted_fit_exact=True
+    ),
+    # Bootstrap samples draw rows, so one row of weight 40 is not forty rows: not exact.
+    "random_forest": EstimatorSpec(
+        RandomForestClassifier, {"random_state": RANDOM_SEED, "n_jobs": 1}, weighted_fit_exact=False
+    ),
 }
+
+# A toy problem on which a bad parameter value fails the way it would on real data.
+_TOY_FEATURES = np.array([[-1, 1], [1, -1], [1, 1], [-1, -1]], dtype=np.int8)
+_TOY_TARGETS = np.array([-1, 1, 1, -1], dtype=np.int8)
 
 
 def known_model_kinds() -> frozenset[str]:
@@ -28,6 +67,47 @@ def known_model_kinds() -> frozenset[str]:
 
 
 def make_estimator(model: ModelConfig) -> ClassifierMixin:
-    """A fresh, unfitted estimator for `model.kind` with `model.params` applied."""
-    factory, defaults = _REGISTRY[model.kind]
-    return factory(**{**defaults, **model.params})
+    """A fresh, unfitted estimator for `model.kind` with `model.params` applied.
+
+    Raises ConfigError naming the parameter when `model.params` has a name the estimator lacks.
+    """
+    try:
+        _check_param_names(model.kind, model.params)
+    except ValueError as exc:
+        raise ConfigError(f"model.params: {exc}") from None
+    spec = _REGISTRY[model.kind]
+    return spec.factory(**{**spec.defaults, **model.params})
+
+
+def check_model_params(kind: str, params: Mapping[str, Any]) -> None:
+    """Raise ValueError when `params` has a name or a value the estimator of `kind` rejects.
+
+    Meant for config validation, before any data is touched: the names are checked against the
+    estimator's own, the values by fitting it once on a four-row toy problem.
+    """
+    _check_param_names(kind, params)
+    spec = _REGISTRY[kind]
+    estimator = spec.factory(**{**spec.defaults, **params})
+    try:
+        estimator.fit(_TOY_FEATURES, _TOY_TARGETS)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(str(exc)) from None
+
+
+def weighted_fit_is_exact(model: ModelConfig) -> bool:
+    """Whether the fast path gives the plain fit's model for `model` (up to solver tolerance)."""
+    spec = _REGISTRY[model.kind]
+    breaks = any(model.params.get(name) == value for name, value in spec.inexact_params.items())
+    return spec.weighted_fit_exact and not breaks
+
+
+def _check_param_names(kind: str, params: Mapping[str, Any]) -> None:
+    spec = _REGISTRY[kind]
+    valid = spec.factory().get_params(deep=False)
+    unknown = sorted(set(params) - set(valid))
+    if unknown:
+        name = spec.factory.__name__
+        raise ValueError(
+            f"{unknown[0]!r} is not a parameter of {name} (model.kind = {kind!r}); "
+            f"valid: {', '.join(sorted(valid))}"
+        )

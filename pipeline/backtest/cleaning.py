@@ -1,0 +1,86 @@
+"""Make one ticker's adjusted closes safe to backtest, saying what was changed.
+
+What can be repaired without inventing prices is repaired, each with a warning for the report:
+rows with a missing date or a missing or infinite price are dropped, a date given twice keeps
+its last price, dates out of order are sorted. A zero or negative price cannot be repaired (its
+log return does not exist, and dropping it would hide a broken source): DataError.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import DataError
+
+
+@dataclass(frozen=True, slots=True)
+class CleanPrices:
+    """float64 prices on a strictly increasing DatetimeIndex, and what cleaning changed."""
+
+    prices: pd.Series
+    warnings: tuple[str, ...]
+
+
+def clean_prices(prices: pd.Series) -> CleanPrices:
+    """`prices` made finite, positive, unique per date and sorted; the input is not changed."""
+    if not isinstance(prices.index, pd.DatetimeIndex):
+        raise DataError(
+            f"prices must be indexed by date (a DatetimeIndex); got {type(prices.index).__name__}"
+        )
+    try:
+        values = prices.astype(np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataError(f"prices are not numbers: {exc}") from None
+    warnings: list[str] = []
+    values = _drop_missing(values, warnings)
+    _require_positive(values)
+    values = _drop_duplicate_dates(values, warnings)
+    values = _sort_dates(values, warnings)
+    return CleanPrices(values, tuple(warnings))
+
+
+def _drop_missing(prices: pd.Series, warnings: list[str]) -> pd.Series:
+    bad = ~np.isfinite(prices.to_numpy()) | prices.index.isna()
+    if not bad.any():
+        return prices
+    warnings.append(
+        f"dropped {int(bad.sum())} rows with a missing date or a missing or infinite price"
+        f"{_first_date(prices.index[bad])}"
+    )
+    return prices[~bad]
+
+
+def _require_positive(prices: pd.Series) -> None:
+    bad = prices.to_numpy() <= 0
+    if bad.any():
+        first = prices[bad]
+        raise DataError(
+            f"{int(bad.sum())} prices are zero or negative (first {first.index[0].date()}: "
+            f"{first.iloc[0]}); log returns need positive prices"
+        )
+
+
+def _drop_duplicate_dates(prices: pd.Series, warnings: list[str]) -> pd.Series:
+    if prices.index.is_unique:
+        return prices
+    repeated = prices.index.duplicated(keep="last")
+    warnings.append(
+        f"dropped {int(repeated.sum())} repeated dates, keeping the last price of each"
+        f"{_first_date(prices.index[repeated])}"
+    )
+    return prices[~repeated]
+
+
+def _sort_dates(prices: pd.Series, warnings: list[str]) -> pd.Series:
+    if prices.index.is_monotonic_increasing:
+        return prices
+    warnings.append("dates were out of order; sorted them")
+    return prices.sort_index(kind="stable")
+
+
+def _first_date(dates: pd.DatetimeIndex) -> str:
+    known = dates.dropna()
+    return f" (first {known.min().date()})" if len(known) else ""

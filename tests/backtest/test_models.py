@@ -1,0 +1,144 @@
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from sklearn.ensemble import RandomForestClassifier
+from sklearn.linear_model import LogisticRegression
+from sklearn.svm import SVC, LinearSVC
+
+from pipeline.backtest.features import build_design
+from pipeline.backtest.fitting import FastLearner, PlainLearner
+from pipeline.backtest.models import (
+    RANDOM_SEED,
+    check_model_params,
+    known_model_kinds,
+    make_estimator,
+    weighted_fit_is_exact,
+)
+from pipeline.config import ModelConfig
+from pipeline.errors import ConfigError
+
+
+def test_the_four_kinds_are_known() -> None:
+    assert {"svc", "linear_svc", "logistic_regression", "random_forest"} <= known_model_kinds()
+
+
+@pytest.mark.parametrize(
+    ("kind", "cls", "expected"),
+    [
+        ("svc", SVC, {"gamma": "auto", "C": 1.0, "kernel": "rbf"}),
+        ("linear_svc", LinearSVC, {"random_state": RANDOM_SEED}),
+        ("logistic_regression", LogisticRegression, {"random_state": RANDOM_SEED}),
+        ("random_forest", RandomForestClassifier, {"random_state": RANDOM_SEED}),
+    ],
+    ids=["svc", "linear_svc", "logistic_regression", "random_forest"],
+)
+def test_defaults_match_the_method_and_random_ones_are_seeded(
+    kind: str, cls: type, expected: dict[str, Any]
+) -> None:
+    estimator = make_estimator(ModelConfig(kind=kind))
+    assert type(estimator) is cls
+    assert expected.items() <= estimator.get_params().items()
+
+
+def test_user_params_override_the_defaults() -> None:
+    estimator = make_estimator(ModelConfig(kind="svc", params={"gamma": 0.5, "C": 2.0}))
+    assert (estimator.gamma, estimator.C) == (0.5, 2.0)
+
+
+def test_a_bad_param_name_is_a_config_error_naming_it() -> None:
+    with pytest.raises(ConfigError, match=r"model.params: 'gama' is not a parameter of SVC.*gamma"):
+        make_estimator(ModelConfig(kind="svc", params={"gama": 1.0}))
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "message"),
+    [
+        ("svc", {"C": -1}, r"The 'C' parameter of SVC must be"),
+        ("svc", {"kernal": "rbf"}, r"'kernal' is not a parameter of SVC"),
+        ("random_forest", {"n_estimators": 0}, r"'n_estimators' parameter of RandomForest"),
+    ],
+    ids=["bad-value", "bad-name", "bad-forest-value"],
+)
+def test_check_model_params_names_the_bad_param(
+    kind: str, params: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        check_model_params(kind, params)
+
+
+def test_check_model_params_accepts_good_params() -> None:
+    check_model_params("svc", {"C": 2.0, "tol": 1e-6})
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "exact"),
+    [
+        ("svc", {}, True),
+        ("svc", {"class_weight": "balanced"}, False),
+        ("svc", {"class_weight": {-1: 2.0, 1: 1.0}}, True),
+        ("linear_svc", {}, True),
+        ("linear_svc", {"class_weight": "balanced"}, True),
+        ("logistic_regression", {}, True),
+        ("random_forest", {}, False),
+    ],
+    ids=[
+        "svc",
+        "svc-balanced",
+        "svc-dict-weights",
+        "linear_svc",
+        "linear_svc-balanced",
+        "logistic",
+        "forest",
+    ],
+)
+def test_which_estimators_are_declared_exact(
+    kind: str, params: dict[str, Any], exact: bool
+) -> None:
+    assert weighted_fit_is_exact(ModelConfig(kind=kind, params=params)) is exact
+
+
+# Each claim checked: the weighted fit of distinct rows against the fit of every row, on real
+# prices, with the solver's tolerance tightened.
+CLAIMS = [
+    ("svc", {"tol": 1e-6}, True),
+    ("svc", {"tol": 1e-6, "class_weight": "balanced"}, False),
+    ("linear_svc", {"tol": 1e-6}, True),
+    ("linear_svc", {"tol": 1e-6, "class_weight": "balanced"}, True),
+    ("logistic_regression", {"tol": 1e-8}, True),
+    ("logistic_regression", {"tol": 1e-8, "class_weight": "balanced"}, True),
+    ("random_forest", {}, False),
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "params", "exact"),
+    CLAIMS,
+    ids=[
+        "svc",
+        "svc-balanced",
+        "linear_svc",
+        "linear_svc-balanced",
+        "logistic",
+        "logistic-balanced",
+        "forest",
+    ],
+)
+def test_weighted_fit_agrees_with_the_plain_fit_exactly_where_declared(
+    kind: str, params: dict[str, Any], exact: bool, sample_prices
+) -> None:
+    model = ModelConfig(kind=kind, params=params)
+    assert weighted_fit_is_exact(model) is exact
+    agreement = []
+    for ticker in ("KO", "XOM", "IBM"):
+        design = build_design(sample_prices(ticker, "2013-01-01", "2018-12-31"), lags=6)
+        rows = slice(0, design.n_rows)
+        fast, _ = FastLearner(model, design.features, design.targets).fit_predict(rows, rows)
+        plain, _ = PlainLearner(model, design.features, design.targets).fit_predict(rows, rows)
+        agreement.append(np.mean(fast == plain))
+    if exact:
+        assert agreement == [1.0, 1.0, 1.0]
+    else:
+        assert min(agreement) < 0.99
