@@ -240,7 +240,7 @@ class _Stage:
     end: date
     overlap_days: int
     policy: RetryPolicy
-    limiter: RateLimiter
+    limiter: RateLimiter | None
     sleep: Callable[[float], None]
     now: Callable[[], datetime]
     jitter: Callable[[], float]
@@ -274,7 +274,8 @@ def download_universe(
         end=data.end,
         overlap_days=settings.refresh_overlap_days,
         policy=RetryPolicy.from_config(settings),
-        limiter=RateLimiter(settings.requests_per_second),
+        # Local files and generated prices have no provider to protect from bursts.
+        limiter=RateLimiter(settings.requests_per_second) if source.remote else None,
         sleep=sleep,
         now=now,
         jitter=jitter,
@@ -421,7 +422,8 @@ def _fetch(stage: _Stage, task: _TickerTask, plan: FetchPlan) -> pd.DataFrame:
     assert plan.fetch_start is not None and plan.fetch_end is not None, plan
     attempts = stage.policy.retries + 1
     for attempt in range(attempts):
-        stage.limiter.acquire(on_wait=task.queue_for_rate_limit)
+        if stage.limiter is not None:
+            stage.limiter.acquire(on_wait=task.queue_for_rate_limit)
         if task.abandoned:
             raise _Abandoned
         task.attempts += 1

@@ -46,6 +46,7 @@ class FakeSource:
     """
 
     name = "fake"
+    remote = True  # paced by the rate cap, like a network provider
 
     def __init__(self, identity: str = "fake:v1", today: date = TODAY) -> None:
         self._identity = identity
@@ -393,6 +394,19 @@ def test_rate_cap_is_shared_by_all_threads(tmp_path: Path) -> None:
     times = sorted(source.call_times)
     # 12 starts at least 1/20 s apart span at least 0.55 s; unthrottled they would take ~0 s.
     assert times[-1] - times[0] >= 0.5
+
+
+def test_local_sources_are_not_paced(tmp_path: Path) -> None:
+    tickers = [f"T{i:02d}" for i in range(12)]
+    config = make_config(tmp_path, tickers, threads=8, requests_per_second=20.0)
+    source = FakeSource()
+    source.remote = False  # type: ignore[misc]
+
+    run(config, source)
+
+    times = sorted(source.call_times)
+    # Paced, these 12 starts would span at least 0.55 s (see the test above).
+    assert times[-1] - times[0] < 0.3
 
 
 def test_rate_limiter_refuses_a_non_positive_rate() -> None:

@@ -32,7 +32,13 @@ def run_all(pool: CrashProofPool, jobs: list[TickerJob]) -> dict[str, tuple[str,
 
 def no_children_left() -> bool:
     children = psutil.Process().children(recursive=True)
-    alive = [c for c in children if c.is_running() and c.status() != psutil.STATUS_ZOMBIE]
+    alive = []
+    for child in children:
+        try:
+            if child.status() != psutil.STATUS_ZOMBIE:
+                alive.append(child)
+        except psutil.NoSuchProcess:
+            continue
     # multiprocessing's fork server and resource tracker live as long as the interpreter;
     # pool workers may not outlive the run.
     infrastructure = ("multiprocessing.forkserver", "multiprocessing.resource_tracker")

@@ -27,6 +27,9 @@ INDEX_NAME = "date"
 
 class PriceSource(Protocol):
     name: str
+    # True for a provider over the network: its requests are paced by the download stage's
+    # rate cap. Local files and generated prices are not.
+    remote: bool
 
     def identity(self) -> str:
         """What makes two fetches comparable, e.g. 'csv:/abs/dir'; stored in cache metadata."""

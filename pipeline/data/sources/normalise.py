@@ -1,0 +1,76 @@
+"""Helpers every source uses to bring its provider's rows into the standard price frame.
+
+The standard shape is described in `base`: a tz-naive midnight `DatetimeIndex` named "date",
+strictly increasing, with `adj_close` and whichever of open/high/low/close/volume the provider has,
+all float64. The index resolution is nanoseconds, as `base.empty_price_frame` has it, so frames
+from every source compare equal whatever resolution their provider parsed dates at.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date
+
+import numpy as np
+import pandas as pd
+
+from pipeline.data.sources.base import ADJ_CLOSE, INDEX_NAME, PRICE_COLUMNS
+from pipeline.errors import DataError
+
+INDEX_UNIT = "ns"
+
+
+def local_midnights(dates: pd.DatetimeIndex) -> pd.DatetimeIndex:
+    """Each timestamp's calendar date at midnight, tz-naive, without a `freq`.
+
+    A tz-aware timestamp keeps the date it has in its own zone (an exchange's local date):
+    dropping the zone keeps the wall time, so 2020-03-09 00:00 America/New_York stays 2020-03-09,
+    and 2020-03-09 00:00 Asia/Tokyo does not become 2020-03-08 as converting to UTC would make it.
+    """
+    if dates.tz is not None:
+        dates = dates.tz_localize(None)
+    # normalize() infers a freq (BusinessDay, say) from the data; frames from every source
+    # should compare equal whatever their dates happen to be, so none has one.
+    midnights = pd.DatetimeIndex(dates.normalize(), freq=None, name=INDEX_NAME)
+    return midnights.as_unit(INDEX_UNIT)
+
+
+def price_frame(
+    dates: pd.DatetimeIndex, columns: Mapping[str, object], origin: str
+) -> pd.DataFrame:
+    """The standard frame from `dates` and the standard columns found in a provider's rows.
+
+    `columns` maps standard names (`adj_close` required) to values aligned with `dates` by
+    position. Values that are not numbers or not finite become missing; rows without a date or an
+    adjusted close are dropped; rows are sorted by date. Two rows on one day raise DataError
+    naming `origin` (the file or provider), since which of them is right cannot be known.
+    """
+    data = {name: _as_float(columns[name]) for name in PRICE_COLUMNS if name in columns}
+    frame = pd.DataFrame(data, index=local_midnights(pd.DatetimeIndex(dates)))
+    frame = frame[frame[ADJ_CLOSE].notna() & frame.index.notna()].sort_index()
+    duplicated = frame.index.duplicated()
+    if duplicated.any():
+        first = frame.index[duplicated][0]
+        raise DataError(
+            f"{origin}: {int(duplicated.sum())} duplicate date(s), first {first:%Y-%m-%d}; "
+            "expected one row per trading day"
+        )
+    return frame
+
+
+def between(frame: pd.DataFrame, start: date, end: date) -> pd.DataFrame:
+    """The rows of a date-sorted frame from `start` to `end`, both inclusive."""
+    return frame.loc[pd.Timestamp(start) : pd.Timestamp(end)]
+
+
+def describe_span(frame: pd.DataFrame) -> str:
+    """'2020-01-02..2020-12-31 (252 rows)' or 'no rows', for error messages."""
+    if frame.empty:
+        return "no rows"
+    return f"{frame.index[0]:%Y-%m-%d}..{frame.index[-1]:%Y-%m-%d} ({len(frame)} rows)"
+
+
+def _as_float(values: object) -> np.ndarray:
+    numbers = pd.to_numeric(pd.Series(np.asarray(values)), errors="coerce")
+    array = numbers.to_numpy(dtype="float64", na_value=np.nan)
+    return np.where(np.isfinite(array), array, np.nan)
