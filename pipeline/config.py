@@ -113,6 +113,16 @@ class ModelConfig(_Section):
             raise ValueError(f"unknown model {kind!r}; valid: {', '.join(sorted(kinds))}")
         return kind
 
+    @model_validator(mode="after")
+    def _params_fit_the_model(self) -> ModelConfig:
+        from pipeline.backtest.models import check_model_params
+
+        try:
+            check_model_params(self.kind, self.params)
+        except ValueError as exc:
+            raise _key_error("params", str(exc)) from None
+        return self
+
 
 class BacktestConfig(_Section):
     mode: Literal["in_sample", "holdout", "walk_forward"] = "walk_forward"

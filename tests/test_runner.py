@@ -1,0 +1,147 @@
+"""The wired pipeline through its Python entry point, as a notebook uses it."""
+
+from __future__ import annotations
+
+import math
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pipeline import run_backtest
+from pipeline.backtest.result import DAILY_COLUMNS, SUMMARY_COLUMNS
+from pipeline.config import load_config
+from tests.conftest import REPO_ROOT
+
+
+def synthetic_config(tmp_path: Path, **backtest: object) -> dict:
+    return {
+        "data": {
+            "source": "synthetic",
+            "start": date(2019, 1, 1),
+            "end": date(2021, 12, 31),
+            "cache_dir": str(tmp_path / "cache"),
+            "synthetic": {"n_tickers": 4, "n_days": 700, "seed": 3},
+        },
+        "backtest": {"mode": "walk_forward", "train_days": 200, **backtest},
+        "execution": {"executor": "serial"},
+    }
+
+
+def test_notebook_entry_returns_frames_and_manifest(tmp_path: Path) -> None:
+    result = run_backtest(synthetic_config(tmp_path))
+    assert list(result.summary.columns) == list(SUMMARY_COLUMNS)
+    assert result.summary["ticker"].tolist() == ["SYN000", "SYN001", "SYN002", "SYN003"]
+    assert list(result.daily.columns) == ["ticker", *DAILY_COLUMNS]
+    for key in ("config", "config_hash", "versions", "started_at", "finished_at", "timings"):
+        assert key in result.manifest
+    assert set(result.manifest["timings"]) == {"download", "backtest", "report"}
+    assert result.run_dir is None and not (tmp_path / "reports").exists()
+
+
+def test_daily_rows_add_up_to_the_summary(tmp_path: Path) -> None:
+    result = run_backtest(synthetic_config(tmp_path, cost_bps=0.0))
+    ok = result.summary[result.summary["status"] == "ok"]
+    assert len(ok) >= 2
+    assert set(result.daily["ticker"]) == set(ok["ticker"])
+    for row in ok.itertuples():
+        days = result.daily[result.daily["ticker"] == row.ticker]
+        assert len(days) == row.n_days
+        assert days["date"].is_monotonic_increasing
+        assert days["strategy_log_return"].sum() == pytest.approx(math.log(row.cum_return))
+        assert days["asset_log_return"].sum() == pytest.approx(math.log(row.buy_hold))
+
+
+@pytest.mark.parametrize("form", ["dict", "config", "file"], ids=str)
+def test_every_config_form_gives_the_same_run(tmp_path: Path, form: str) -> None:
+    raw = synthetic_config(tmp_path)
+    reference = run_backtest(raw).summary
+    if form == "dict":
+        argument: object = raw
+    elif form == "config":
+        argument = load_config(raw)
+    else:
+        toml = tmp_path / "run.toml"
+        toml.write_text(
+            f"""[data]
+source = "synthetic"
+start = 2019-01-01
+end = 2021-12-31
+cache_dir = "{(tmp_path / 'cache').as_posix()}"
+[data.synthetic]
+n_tickers = 4
+n_days = 700
+seed = 3
+[backtest]
+train_days = 200
+[execution]
+executor = "serial"
+"""
+        )
+        argument = toml
+    pd.testing.assert_frame_equal(run_backtest(argument).summary, reference)
+
+
+def test_overrides_apply_in_the_notebook_entry(tmp_path: Path) -> None:
+    result = run_backtest(synthetic_config(tmp_path), ["backtest.mode=in_sample"])
+    assert set(result.summary["mode"]) == {"in_sample"}
+    assert result.manifest["config"]["backtest"]["mode"] == "in_sample"
+
+
+def test_pool_workers_return_their_results(tmp_path: Path) -> None:
+    """The article's bug 3: workers wrote into a global dict, so the parent saw nothing."""
+    raw = synthetic_config(tmp_path)
+    raw["execution"] = {"executor": "pool", "workers": 2, "chunksize": 1}
+    pooled = run_backtest(raw)
+    serial = run_backtest(synthetic_config(tmp_path))
+    assert pooled.summary["status"].eq("ok").sum() >= 3
+    pd.testing.assert_frame_equal(pooled.summary, serial.summary)
+    pd.testing.assert_frame_equal(pooled.daily, serial.daily)
+    assert pooled.manifest["execution"]["executor"] == "pool"
+
+
+def test_exact_ticker_selection_through_the_whole_run(tmp_path: Path) -> None:
+    """The article's bug 2: ticker 'A' matched 'AAPL' and 'AAL' by regular expression."""
+    prices = tmp_path / "prices"
+    prices.mkdir()
+    days = pd.bdate_range("2015-01-01", periods=300)
+    for ticker, drift in [("A", 1.001), ("AAPL", 0.999), ("AAL", 1.0005)]:
+        noise = pd.Series(range(300)).mod(7).sub(3).mul(0.004)
+        close = 50 * (drift + noise).cumprod()
+        pd.DataFrame({"timestamp": days, "adjusted_close": close.to_numpy()}).to_csv(
+            prices / f"{ticker}.csv", index=False
+        )
+    raw = {
+        "data": {
+            "source": "csv",
+            "path": str(prices),
+            "tickers": ["A"],
+            "start": date(2015, 1, 1),
+            "end": date(2016, 12, 31),
+            "cache_dir": str(tmp_path / "cache"),
+        },
+        "backtest": {"mode": "in_sample"},
+        "execution": {"executor": "serial"},
+    }
+    alone = run_backtest(raw)
+    together = run_backtest(raw, ['data.tickers=["AAL","A","AAPL"]'])
+    assert alone.summary["ticker"].tolist() == ["A"]
+    a_row = together.summary.set_index("ticker").loc["A"]
+    assert a_row["buy_hold"] == alone.summary.loc[0, "buy_hold"]
+    buy_holds = together.summary["buy_hold"]
+    assert buy_holds.nunique() == 3
+
+
+def test_shipped_demo_config_runs_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(REPO_ROOT)
+    result = run_backtest(
+        "configs/demo.toml",
+        [
+            f'data.cache_dir="{(tmp_path / "cache").as_posix()}"',
+            "data.synthetic.n_tickers=2",
+            "execution.executor=serial",
+        ],
+    )
+    assert result.summary["status"].eq("ok").all()
+    assert result.exit_code == 0
