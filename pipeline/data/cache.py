@@ -25,6 +25,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -97,13 +98,22 @@ class CacheMeta:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True)
 class CachedPrices:
-    """One cache file, decoded and checked."""
+    """One cache file, checked. Its frame is decoded on first use: a cache hit never needs it."""
 
-    frame: pd.DataFrame
+    table: pa.Table
     meta: CacheMeta
     path: Path
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        return normalize_price_frame(self.table.to_pandas())
+
+    @property
+    def dates(self) -> np.ndarray:
+        """The trading days as datetime64 values, ascending."""
+        return self.table.column(INDEX_NAME).to_numpy()
 
 
 def meta_for_frame(
@@ -196,7 +206,8 @@ class PriceCache:
         """The cached prices, or None when there is no usable file (a bad one is quarantined)."""
         path = self.path_for(source_name, ticker)
         try:
-            return CachedPrices(*_decode(pq.read_table(path), source_name, ticker), path=path)
+            table = pq.read_table(path)
+            return CachedPrices(table, _check_table(table, source_name, ticker), path=path)
         except FileNotFoundError:
             return None
         except PermissionError:
@@ -216,7 +227,7 @@ class PriceCache:
         """Atomically replace the ticker's file with `frame` and `meta`; returns its path."""
         path = self.path_for(source_name, ticker)
         frame = normalize_price_frame(frame)
-        _check_meta_describes(meta, frame, source_name, ticker)
+        _check_meta_describes(meta, frame.index, source_name, ticker)
         table = pa.Table.from_pandas(frame, preserve_index=True)
         metadata = {**(table.schema.metadata or {}), METADATA_KEY: meta.to_json().encode()}
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -254,25 +265,37 @@ class PriceCache:
         logger.warning("cache file %s is unusable (%s); moved to %s", path, why, target)
 
 
-def _decode(table: pa.Table, source_name: str, ticker: str) -> tuple[pd.DataFrame, CacheMeta]:
+def _check_table(table: pa.Table, source_name: str, ticker: str) -> CacheMeta:
+    """The file's metadata, once the table is shown to be what it describes.
+
+    Checked on the Arrow table, without building a DataFrame: reading every page already
+    proves the file is whole, and a warm run checks hundreds of files.
+    """
     raw_meta = (table.schema.metadata or {}).get(METADATA_KEY)
     if raw_meta is None:
         raise ValueError(f"no {METADATA_KEY.decode()} metadata")
     meta = CacheMeta.from_json(raw_meta)
     if meta.schema_version != CACHE_SCHEMA_VERSION:
         raise ValueError(f"schema_version {meta.schema_version} != {CACHE_SCHEMA_VERSION}")
-    frame = normalize_price_frame(table.to_pandas())
-    _check_meta_describes(meta, frame, source_name, ticker)
-    return frame, meta
+    missing = {INDEX_NAME, ADJ_CLOSE} - set(table.column_names)
+    if missing:
+        raise ValueError(f"columns {sorted(missing)} are missing")
+    if not pa.types.is_floating(table.schema.field(ADJ_CLOSE).type):
+        raise ValueError(f"{ADJ_CLOSE} is {table.schema.field(ADJ_CLOSE).type}, not a float")
+    dates = pd.DatetimeIndex(table.column(INDEX_NAME).to_numpy())
+    if not (dates.is_monotonic_increasing and dates.is_unique):
+        raise ValueError("dates must be strictly increasing, without duplicates")
+    _check_meta_describes(meta, dates, source_name, ticker)
+    return meta
 
 
 def _check_meta_describes(
-    meta: CacheMeta, frame: pd.DataFrame, source_name: str, ticker: str
+    meta: CacheMeta, dates: pd.DatetimeIndex, source_name: str, ticker: str
 ) -> None:
-    expected = (ticker, source_name, len(frame))
-    if frame.empty or (meta.ticker, meta.source, meta.rows) != expected:
+    expected = (ticker, source_name, len(dates))
+    if dates.empty or (meta.ticker, meta.source, meta.rows) != expected:
         raise ValueError(f"metadata {meta.ticker}/{meta.source}/{meta.rows} rows != {expected}")
-    if (meta.first_date, meta.last_date) != (frame.index[0].date(), frame.index[-1].date()):
+    if (meta.first_date, meta.last_date) != (dates[0].date(), dates[-1].date()):
         raise ValueError("metadata first_date/last_date do not match the rows")
 
 

@@ -29,6 +29,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Literal
 
+import numpy as np
 import pandas as pd
 
 from pipeline.config import DataConfig, DownloadConfig
@@ -43,7 +44,6 @@ from pipeline.data.cache import (
     overlap_matches,
     plan_fetch,
     plan_full_refetch,
-    slice_dates,
 )
 from pipeline.data.sources.base import PriceSource
 from pipeline.errors import (
@@ -393,7 +393,7 @@ def _download_ticker(
     )
     if plan.action == "hit":
         assert cached is not None, plan
-        return _succeeded(stage, task, "hit", plan.reason, cached.frame, cached.path), None
+        return _succeeded(stage, task, "hit", plan.reason, cached.dates, cached.path), None
     frame = _fetch(stage, task, plan)
     status: DownloadStatus = "fetched"
     if plan.action == "refresh":
@@ -414,7 +414,8 @@ def _download_ticker(
         covered_through=covered_through,
         fetched_at=fetched_at,
     )
-    return _succeeded(stage, task, status, plan.reason, frame, None), (frame, new_meta)
+    outcome = _succeeded(stage, task, status, plan.reason, frame.index.to_numpy(), None)
+    return outcome, (frame, new_meta)
 
 
 def _fetch(stage: _Stage, task: _TickerTask, plan: FetchPlan) -> pd.DataFrame:
@@ -468,10 +469,12 @@ def _succeeded(
     task: _TickerTask,
     status: DownloadStatus,
     reason: str,
-    frame: pd.DataFrame,
+    dates: np.ndarray,
     path: Path | None,
 ) -> TickerDownload:
-    requested = slice_dates(frame, stage.start, stage.end)
+    """A successful outcome, described by the trading days inside the requested range."""
+    days = pd.DatetimeIndex(dates)
+    requested = days[(days >= pd.Timestamp(stage.start)) & (days <= pd.Timestamp(stage.end))]
     if requested.empty:
         return _failed(task, f"no prices between {stage.start} and {stage.end}")
     return TickerDownload(
@@ -479,8 +482,8 @@ def _succeeded(
         status,
         reason,
         rows=len(requested),
-        first_date=requested.index[0].date(),
-        last_date=requested.index[-1].date(),
+        first_date=requested[0].date(),
+        last_date=requested[-1].date(),
         path=path,
         attempts=task.attempts,
     )
