@@ -19,11 +19,11 @@ import pandas as pd
 
 from pipeline import manifest as run_manifest
 from pipeline.backtest.result import DAILY_COLUMNS, SUMMARY_COLUMNS, TickerResult
-from pipeline.config import BacktestSettings, Config, ExecutionConfig, load_config
+from pipeline.config import Config, load_config
 from pipeline.data.cache import PriceCache
 from pipeline.data.download import DownloadReport, download_universe
 from pipeline.data.sources.registry import make_source
-from pipeline.execution.executors import make_executor
+from pipeline.execution.executors import Executor, make_executor
 from pipeline.execution.jobs import TickerJob
 from pipeline.outputs import write_tables
 from pipeline.progress import progress_reporter
@@ -84,17 +84,13 @@ def plan_jobs(config: Config, downloads: DownloadReport) -> list[TickerJob]:
 
 
 def run_backtest_stage(
-    jobs: Sequence[TickerJob],
-    settings: BacktestSettings,
-    execution: ExecutionConfig,
-    show_progress: bool = True,
+    jobs: Sequence[TickerJob], executor: Executor, show_progress: bool = True
 ) -> tuple[list[TickerResult], dict[str, Any]]:
-    """Backtest every job on the configured executor.
+    """Backtest every job on `executor`.
 
     Results stream back as they finish and are returned in job order, with the executor's
     description (executor, workers, chunksize) for the manifest.
     """
-    executor = make_executor(execution, settings, len(jobs))
     results: list[TickerResult | None] = [None] * len(jobs)
     with progress_reporter("backtest", len(jobs), enabled=show_progress) as progress:
         for index, result in executor.run(jobs):
@@ -145,13 +141,15 @@ def run_pipeline(
     cache = PriceCache(config.data.cache_dir)
     # One writer per cache; the backtest reads the files the download wrote, so it holds too.
     with cache.lock():
+        executor = make_executor(
+            config.execution, config.backtest_settings, len(config.data.universe)
+        )
+        executor.prepare()
         with clock.stage("download"):
             downloads = run_data_stage(config, cache, show_progress)
         with clock.stage("backtest"):
             jobs = plan_jobs(config, downloads)
-            results, execution = run_backtest_stage(
-                jobs, config.backtest_settings, config.execution, show_progress
-            )
+            results, execution = run_backtest_stage(jobs, executor, show_progress)
     with clock.stage("report"):
         summary = assemble_summary(config.data.universe, downloads, results)
         daily = assemble_daily(results)

@@ -16,6 +16,10 @@ class Executor(Protocol):
         """Yield (job index, result) for every job, in any order, as they finish."""
         ...
 
+    def prepare(self) -> None:
+        """Start what takes time to start (processes, a cluster) while the data stage runs."""
+        ...
+
     def describe(self) -> dict[str, Any]:
         """Executor, workers and chunksize as used, for the manifest."""
         ...

@@ -28,7 +28,11 @@ from multiprocessing.process import BaseProcess
 from statistics import median
 from typing import Any
 
+import numpy as np
+import pandas as pd
+
 from pipeline.backtest.result import TickerResult
+from pipeline.backtest.task import backtest_ticker
 from pipeline.config import BacktestSettings
 from pipeline.execution.jobs import TickerJob, run_job
 from pipeline.execution.tuning import choose_chunksize
@@ -36,6 +40,7 @@ from pipeline.execution.tuning import choose_chunksize
 logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 2  # the first run and one retry in a fresh worker
+PILOT_TASKS_PER_WORKER = 2
 _POLL_SECONDS = 0.5
 _SHUTDOWN_GRACE_SECONDS = 2.0
 
@@ -51,6 +56,7 @@ def _worker_loop(conn: Connection, task: Task, settings: BacktestSettings) -> No
     """Run chunks sent by the parent until told to stop or the parent is gone."""
     # Ctrl-C reaches the whole process group; the parent alone decides how to stop.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _warm_up(settings)
     while True:
         try:
             chunk = conn.recv()
@@ -59,7 +65,22 @@ def _worker_loop(conn: Connection, task: Task, settings: BacktestSettings) -> No
         if chunk is None:
             return
         for index, job in chunk:
-            conn.send((index, _run_guarded(task, job, settings)))
+            started = time.perf_counter()
+            result = _run_guarded(task, job, settings)
+            conn.send((index, result, time.perf_counter() - started))
+
+
+def _warm_up(settings: BacktestSettings) -> None:
+    """Pay a fresh worker's one-off costs (lazy imports, first calls) before timed work.
+
+    Without it the pilot measures warm-up, not work: first tasks ran 5-10x slower than later
+    ones, and "auto" chose chunks far too small.
+    """
+    days = pd.bdate_range("2000-01-03", periods=200)
+    steps = np.resize(np.array([0.01, -0.012, 0.0, 0.007, -0.004, 0.011, -0.009]), len(days))
+    prices = pd.Series(100.0 * np.exp(np.cumsum(steps)), index=days)
+    toy = settings.backtest.model_copy(update={"mode": "in_sample", "min_eval_days": 1})
+    backtest_ticker("WARMUP", prices, settings.model_copy(update={"backtest": toy}))
 
 
 def _run_guarded(task: Task, job: TickerJob, settings: BacktestSettings) -> TickerResult:
@@ -132,6 +153,13 @@ class CrashProofPool:
             raise
         self._shutdown()
 
+    def prepare(self) -> None:
+        """Start the fork server now, so its imports overlap the download stage."""
+        if self.stats.start_method == "forkserver":
+            from multiprocessing import forkserver
+
+            forkserver.ensure_running()
+
     def describe(self) -> dict[str, Any]:
         chunksize = self.stats.chosen_chunksize or self.chunksize
         return {
@@ -155,8 +183,10 @@ class CrashProofPool:
     def _current_chunksize(self, remaining: int) -> int:
         if isinstance(self.chunksize, int):
             return self.chunksize
-        # Pilot: one task per worker first, then size chunks from the measured task time.
-        if len(self._task_seconds) < len(self._workers):
+        # Pilot: single tasks until each worker has timed PILOT_TASKS_PER_WORKER of them (the
+        # first call in a fresh worker pays one-off warm-up costs), then size chunks from the
+        # median time the workers measured, which leaves out the pipes and the queueing.
+        if len(self._task_seconds) < PILOT_TASKS_PER_WORKER * len(self._workers):
             return 1
         if self.stats.chosen_chunksize is None:
             total = remaining + len(self._task_seconds)
@@ -206,10 +236,9 @@ class CrashProofPool:
     def _drain(self, worker: _Worker) -> Iterator[tuple[int, TickerResult]]:
         try:
             while worker.busy and worker.conn.poll():
-                index, result = worker.conn.recv()
-                now = time.monotonic()
-                self._task_seconds.append(now - worker.task_started)
-                worker.task_started = now
+                index, result, seconds = worker.conn.recv()
+                self._task_seconds.append(seconds)
+                worker.task_started = time.monotonic()
                 worker.chunk.remove(index)
                 yield index, result
         except (EOFError, OSError):

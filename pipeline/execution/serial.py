@@ -19,5 +19,8 @@ class SerialExecutor:
         for index, job in enumerate(jobs):
             yield index, run_job(job, self.settings)
 
+    def prepare(self) -> None:
+        """Nothing to start."""
+
     def describe(self) -> dict[str, Any]:
         return {"executor": "serial", "workers": 1, "chunksize": 1}
