@@ -62,8 +62,8 @@ class DataConfig(_Section):
     end: date = Field(default_factory=date.today)
     path: Path | None = None
     cache_dir: Path = Path("data/cache")
-    synthetic: SyntheticConfig = SyntheticConfig()
-    download: DownloadConfig = DownloadConfig()
+    synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
+    download: DownloadConfig = Field(default_factory=DownloadConfig)
 
     @field_validator("tickers")
     @classmethod
@@ -163,11 +163,11 @@ class BacktestSettings(_Section):
 
 class Config(_Section):
     data: DataConfig
-    features: FeaturesConfig = FeaturesConfig()
-    model: ModelConfig = ModelConfig()
-    backtest: BacktestConfig = BacktestConfig()
-    execution: ExecutionConfig = ExecutionConfig()
-    report: ReportConfig = ReportConfig()
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    backtest: BacktestConfig = Field(default_factory=BacktestConfig)
+    execution: ExecutionConfig = Field(default_factory=ExecutionConfig)
+    report: ReportConfig = Field(default_factory=ReportConfig)
 
     @property
     def backtest_settings(self) -> BacktestSettings:
