@@ -1,0 +1,84 @@
+"""Ctrl-C during a pooled run: workers stopped, no orphan process, exit code 130."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+from tests.conftest import REPO_ROOT
+
+
+def descendants(process: psutil.Process) -> list[psutil.Process]:
+    try:
+        return process.children(recursive=True)
+    except psutil.NoSuchProcess:
+        return []
+
+
+def alive(processes: list[psutil.Process]) -> list[psutil.Process]:
+    living = []
+    for process in processes:
+        try:
+            if process.is_running() and process.status() != psutil.STATUS_ZOMBIE:
+                living.append(process)
+        except psutil.NoSuchProcess:
+            continue
+    return living
+
+
+def test_ctrl_c_stops_the_workers_and_exits_130(tmp_path: Path) -> None:
+    command = [
+        sys.executable,
+        "-m",
+        "pipeline",
+        "run",
+        "configs/demo.toml",
+        "--quiet",
+        "--out",
+        str(tmp_path / "run"),
+        "--set",
+        f'data.cache_dir="{(tmp_path / "cache").as_posix()}"',
+        "--set",
+        "data.synthetic.n_tickers=400",
+        "--set",
+        "execution.workers=2",
+        "--set",
+        "execution.chunksize=1",
+    ]
+    child = subprocess.Popen(
+        command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    parent = psutil.Process(child.pid)
+    seen: list[psutil.Process] = []
+    deadline = time.monotonic() + 60
+    # Wait until the backtest runs: the fork server and two workers exist.
+    while time.monotonic() < deadline and child.poll() is None:
+        seen = descendants(parent)
+        workers = [p for p in alive(seen) if "resource_tracker" not in " ".join(p.cmdline())]
+        if len(workers) >= 3:
+            break
+        time.sleep(0.1)
+    assert child.poll() is None, child.communicate()
+    assert len(seen) >= 3, "the pool never started"
+    time.sleep(0.5)
+    seen = descendants(parent) or seen
+
+    child.send_signal(signal.SIGINT)
+    try:
+        _, stderr = child.communicate(timeout=30)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 130, stderr
+    assert "interrupted" in stderr
+    # Everything the run started is gone within a few seconds of its exit.
+    deadline = time.monotonic() + 5
+    while alive(seen) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(seen), [p.cmdline() for p in alive(seen)]
+    assert not (tmp_path / "run" / "manifest.json").exists()
