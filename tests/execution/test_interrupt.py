@@ -82,3 +82,59 @@ def test_ctrl_c_stops_the_workers_and_exits_130(tmp_path: Path) -> None:
         time.sleep(0.1)
     assert not alive(seen), [p.cmdline() for p in alive(seen)]
     assert not (tmp_path / "run" / "manifest.json").exists()
+
+
+def pool_workers(parent: psutil.Process) -> list[psutil.Process]:
+    """The fork server's children: forked from it, they share its command line."""
+    workers: list[psutil.Process] = []
+    for child in alive(parent.children()):
+        if "multiprocessing.forkserver" in " ".join(child.cmdline()):
+            workers.extend(alive(descendants(child)))
+    return workers
+
+
+def test_a_worker_killed_mid_run_costs_nothing(tmp_path: Path) -> None:
+    """SIGKILL a pool worker during `pipeline run`: the run ends by itself, every ticker in."""
+    run_dir = tmp_path / "run"
+    command = [
+        sys.executable,
+        "-m",
+        "pipeline",
+        "run",
+        "configs/demo.toml",
+        "--quiet",
+        "--out",
+        str(run_dir),
+        "--set",
+        f'data.cache_dir="{(tmp_path / "cache").as_posix()}"',
+        "--set",
+        "data.synthetic.n_tickers=40",
+        "--set",
+        "execution.workers=2",
+        "--set",
+        "execution.chunksize=1",
+    ]
+    child = subprocess.Popen(
+        command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    parent = psutil.Process(child.pid)
+    victim = None
+    deadline = time.monotonic() + 60
+    while victim is None and time.monotonic() < deadline and child.poll() is None:
+        workers = pool_workers(parent)
+        if len(workers) >= 2:
+            time.sleep(1.0)  # let it get into the run, with tickers in flight
+            victim = workers[0]
+        time.sleep(0.05)
+    assert victim is not None, child.communicate()
+    victim.send_signal(signal.SIGKILL)
+    try:
+        _, stderr = child.communicate(timeout=120)
+    finally:
+        if child.poll() is None:
+            child.kill()
+    assert child.returncode == 0, stderr
+    summary = (run_dir / "summary.csv").read_text().splitlines()
+    assert len(summary) == 1 + 40
+    manifest = (run_dir / "manifest.json").read_text()
+    assert '"worker_restarts": 0' not in manifest
