@@ -17,7 +17,7 @@ from pipeline.backtest.models import (
     make_estimator,
     weighted_fit_is_exact,
 )
-from pipeline.config import ModelConfig
+from pipeline.config import ModelConfig, load_config
 from pipeline.errors import ConfigError
 
 
@@ -49,8 +49,9 @@ def test_user_params_override_the_defaults() -> None:
 
 
 def test_a_bad_param_name_is_a_config_error_naming_it() -> None:
+    raw = {"data": {"source": "synthetic", "start": "2015-01-01"}, "model": {"params": {"gama": 1}}}
     with pytest.raises(ConfigError, match=r"model.params: 'gama' is not a parameter of SVC.*gamma"):
-        make_estimator(ModelConfig(kind="svc", params={"gama": 1.0}))
+        load_config(raw)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,6 @@ import pytest
 
 from pipeline.backtest.result import DAILY_COLUMNS
 from pipeline.backtest.task import backtest_ticker
-from pipeline.errors import ConfigError
 
 DATES = pd.bdate_range("2020-01-06", periods=7, name="date")
 PRICES = pd.Series([100.0, 110.0, 110.0, 99.0, 108.9, 108.9, 120.0], index=DATES)
@@ -172,11 +171,6 @@ def test_a_model_exception_fails_the_ticker_only(stub_models, make_settings, wal
     result = backtest_ticker("T", walk(700), make_settings(model={"kind": "failing"}))
     assert result.status == "failed"
     assert result.reason == "the model raised RuntimeError: solver blew up"
-
-
-def test_a_bad_model_param_is_a_config_error(make_settings, walk) -> None:
-    with pytest.raises(ConfigError, match="'gama' is not a parameter of SVC"):
-        backtest_ticker("T", walk(700), make_settings(model={"params": {"gama": 1}}))
 
 
 def test_inputs_are_not_changed(make_settings, walk) -> None:
