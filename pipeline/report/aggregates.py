@@ -1,0 +1,301 @@
+"""Figures across all tickers of one run: pure functions of the summary and daily frames.
+
+Inputs are the run directory's tables (CONTRACT.md): `summary` has one row per requested ticker
+(columns SUMMARY_COLUMNS), `daily` one row per ok ticker and holding day (ticker plus
+DAILY_COLUMNS). Shares are fractions in [0, 1]; cumulative returns are the value of 1 invested.
+
+The equal-weight portfolio (PORTFOLIO_DEFINITION) averages log returns, not simple returns.
+By Jensen's inequality the mean of log returns is below the log of the mean simple return, by
+about half the cross-sectional variance of the day's returns: a true daily-rebalanced
+equal-weight book would do slightly better, and the strategy and buy-and-hold figures are biased
+the same way, so their comparison stays fair. The mean of log returns is kept because it is what
+the per-ticker figures are built from, handles tickers entering and leaving the universe without
+extra rules, and its cumulative figure is exp(mean of the tickers' summed log returns) when all
+tickers share the same days.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pipeline.backtest.metrics import (
+    APPROX_BDAYS_PER_YEAR,
+    BPS_PER_UNIT,
+    benjamini_hochberg,
+    cum_return,
+    max_drawdown,
+    sharpe_ratio,
+)
+
+STATUSES: tuple[str, ...] = ("ok", "skipped", "failed")
+DISTRIBUTION_COLUMNS: tuple[str, ...] = (
+    "accuracy",
+    "cum_return",
+    "cum_return_net",
+    "buy_hold",
+    "sharpe",
+    "max_drawdown",
+)
+SIGNIFICANCE_LEVEL = 0.05  # false discovery rate of the Benjamini-Hochberg procedure
+SHORT_HISTORY_DAYS = APPROX_BDAYS_PER_YEAR  # fewer evaluation days than a year: noisy figures
+PORTFOLIO_DEFINITION = (
+    "Equal weight of all ok tickers, rebalanced daily: the portfolio's log return on a day is "
+    "the mean of the log returns of the tickers that have a row that day (an approximation of "
+    "an equal-weight book of simple returns, slightly below it). Buy-and-hold is averaged the "
+    "same way from the assets' log returns."
+)
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """Summary statistics of one column over the ok tickers (NaN values left out)."""
+
+    count: int
+    mean: float
+    median: float
+    q1: float
+    q3: float
+    min: float
+    max: float
+
+
+@dataclass(frozen=True)
+class ReasonGroup:
+    """Tickers of one status whose reasons share a kind (see `reason_kind`)."""
+
+    status: str
+    kind: str
+    tickers: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class PortfolioStats:
+    """Figures of one daily log-return series, by the definitions of METHOD.md."""
+
+    n_days: int
+    first_date: str | None
+    last_date: str | None
+    cum_return: float
+    annual_return: float
+    sharpe: float
+    max_drawdown: float
+
+
+@dataclass(frozen=True)
+class Aggregates:
+    """Everything the reports say about the run as a whole.
+
+    `curves` (not part of `to_dict`) is indexed by date and holds the portfolio's daily log
+    returns: strategy, strategy_net (only when costs were given), buy_hold, and n_tickers.
+    """
+
+    n_tickers: int
+    counts: Mapping[str, int]
+    reasons: tuple[ReasonGroup, ...]
+    distributions: Mapping[str, Distribution]
+    mean_majority_rate: float
+    share_beat_buy_hold: float
+    share_beat_buy_hold_net: float
+    significance_level: float
+    n_tested: int
+    n_significant: int
+    share_significant: float
+    n_short_history: int
+    cost_bps: float
+    portfolio_strategy: PortfolioStats
+    portfolio_strategy_net: PortfolioStats | None
+    portfolio_buy_hold: PortfolioStats
+    curves: pd.DataFrame = field(compare=False, repr=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: plain ints, floats, strings, lists and dicts; NaN becomes None."""
+        plain = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "curves"}
+        plain["portfolio_definition"] = PORTFOLIO_DEFINITION
+        return json_ready(plain)
+
+
+def json_ready(value: Any) -> Any:
+    """`value` with dataclasses, mappings, tuples and numpy scalars made plain; NaN -> None."""
+    if hasattr(value, "__dataclass_fields__"):
+        return {f.name: json_ready(getattr(value, f.name)) for f in fields(value)}
+    if isinstance(value, Mapping):
+        return {str(key): json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(item) for item in value]
+    if isinstance(value, bool | np.bool_):
+        return bool(value)
+    if isinstance(value, int | np.integer):
+        return int(value)
+    if isinstance(value, float | np.floating):
+        return float(value) if math.isfinite(value) else None
+    return value
+
+
+def ok_rows(summary: pd.DataFrame) -> pd.DataFrame:
+    return summary[summary["status"] == "ok"]
+
+
+def reason_kind(reason: str) -> str:
+    """The kind of a skip or failure reason, so that reasons differing in details group together.
+
+    Parenthesised details and everything after the first ": " are dropped and numbers become
+    "N": "download: HTTP 404 (after 4 tries)" -> "download"; "too few rows for walk_forward:
+    300 rows give ..." -> "too few rows for walk_forward".
+    """
+    text = re.sub(r"\([^)]*\)", "", str(reason)).split(": ", 1)[0]
+    text = re.sub(r"\d+(?:\.\d+)?", "N", text)
+    text = re.sub(r"\s+([;,.])", r"\1", " ".join(text.split()))
+    return text or "(no reason given)"
+
+
+def group_reasons(summary: pd.DataFrame) -> tuple[ReasonGroup, ...]:
+    """Skipped and failed tickers grouped by status and reason kind, largest group first."""
+    problems = summary[summary["status"] != "ok"]
+    kinds = problems["reason"].fillna("").map(reason_kind)
+    groups = [
+        ReasonGroup(status, kind, tuple(rows["ticker"]))
+        for (status, kind), rows in problems.groupby([problems["status"], kinds], sort=False)
+    ]
+    return tuple(sorted(groups, key=lambda group: (group.status, -len(group.tickers))))
+
+
+def count_statuses(summary: pd.DataFrame) -> dict[str, int]:
+    counts = summary["status"].value_counts()
+    return {status: int(counts.get(status, 0)) for status in STATUSES}
+
+
+def describe_column(values: pd.Series) -> Distribution:
+    """Count, mean, median, quartiles (linear interpolation), min and max; NaN for no values."""
+    values = pd.to_numeric(values, errors="coerce").astype("float64").dropna()
+    if values.empty:
+        return Distribution(0, *([math.nan] * 6))
+    q1, median, q3 = values.quantile([0.25, 0.5, 0.75])
+    return Distribution(
+        count=len(values),
+        mean=float(values.mean()),
+        median=float(median),
+        q1=float(q1),
+        q3=float(q3),
+        min=float(values.min()),
+        max=float(values.max()),
+    )
+
+
+def share_true(flags: pd.Series) -> float:
+    """Share of True among `flags`; NaN for none."""
+    return float(flags.mean()) if len(flags) else math.nan
+
+
+def share_beating(ok: pd.DataFrame, column: str) -> float:
+    """Share of ok tickers whose `column` (cum_return or cum_return_net) exceeds buy_hold."""
+    return share_true(ok[column].astype("float64") > ok["buy_hold"].astype("float64"))
+
+
+def bh_q_values(summary: pd.DataFrame) -> pd.Series:
+    """Benjamini-Hochberg q-values of the ok tickers' p-values, indexed like `summary`.
+
+    The family is the ok tickers with a p-value; every other row gets NaN.
+    """
+    q_values = pd.Series(math.nan, index=summary.index, dtype="float64")
+    ok = ok_rows(summary)
+    q_values[ok.index] = benjamini_hochberg(ok["p_value"].astype("float64").to_numpy())
+    return q_values
+
+
+def portfolio_returns(daily: pd.DataFrame, cost_bps: float = 0.0) -> pd.DataFrame:
+    """Per date: the mean strategy and asset log return over the tickers present that day.
+
+    Columns strategy, buy_hold, n_tickers, plus strategy_net when `cost_bps` > 0 (each ticker's
+    return less cost_bps / 10^4 * |pos_t - pos_{t-1}|, entering from flat: METHOD.md). A NaN
+    return on a day makes that day's mean NaN, as in the per-ticker figures.
+    """
+    columns = {"strategy": "strategy_log_return", "buy_hold": "asset_log_return"}
+    frame = pd.DataFrame(
+        {name: daily[source].astype("float64") for name, source in columns.items()}
+    )
+    if cost_bps > 0:
+        frame["strategy_net"] = frame["strategy"] - cost_bps / BPS_PER_UNIT * position_changes(
+            daily
+        )
+    dates = pd.to_datetime(daily["date"]).rename("date")
+    means = frame.groupby(dates, sort=True).mean()
+    means = means.where(~frame.isna().groupby(dates, sort=True).any())
+    means["n_tickers"] = dates.groupby(dates, sort=True).size()
+    return means
+
+
+def position_changes(daily: pd.DataFrame) -> pd.Series:
+    """|pos_t - pos_{t-1}| of each row within its ticker, in date order; the first from flat."""
+    ordered = daily.sort_values(["ticker", "date"], kind="stable")
+    positions = ordered["position"].astype("float64")
+    previous = positions.groupby(ordered["ticker"], sort=False).shift(fill_value=0.0)
+    return (positions - previous).abs().reindex(daily.index)
+
+
+def equity_curve(log_returns: pd.Series) -> pd.Series:
+    """exp(cumsum): the value of 1 invested at the start, after each day."""
+    return np.exp(log_returns.cumsum())
+
+
+def drawdown_curve(log_returns: pd.Series) -> pd.Series:
+    """1 - equity / running peak after each day (the start at 1 counts as a peak), in [0, 1].
+
+    Its maximum is `metrics.max_drawdown` of the same returns.
+    """
+    log_equity = log_returns.cumsum()
+    log_peak = np.maximum(log_equity.cummax(), 0.0)
+    return -np.expm1(log_equity - log_peak)
+
+
+def portfolio_stats(log_returns: pd.Series) -> PortfolioStats:
+    """Figures of a date-indexed daily log-return series; annual_return = exp(252 * mean) - 1."""
+    values = log_returns.to_numpy(dtype="float64")
+    dates = log_returns.index
+    return PortfolioStats(
+        n_days=len(values),
+        first_date=dates[0].date().isoformat() if len(dates) else None,
+        last_date=dates[-1].date().isoformat() if len(dates) else None,
+        cum_return=cum_return(values),
+        annual_return=(
+            math.expm1(APPROX_BDAYS_PER_YEAR * float(np.mean(values))) if len(values) else math.nan
+        ),
+        sharpe=sharpe_ratio(values),
+        max_drawdown=max_drawdown(values),
+    )
+
+
+def compute_aggregates(
+    summary: pd.DataFrame, daily: pd.DataFrame, *, cost_bps: float = 0.0
+) -> Aggregates:
+    """The run's figures across tickers. `cost_bps` (the config's backtest.cost_bps) adds a
+    net-of-costs portfolio; leave it 0 when the costs are unknown."""
+    ok = ok_rows(summary)
+    q_values = bh_q_values(summary)[ok.index]
+    curves = portfolio_returns(daily, cost_bps)
+    net = curves.get("strategy_net")
+    return Aggregates(
+        n_tickers=len(summary),
+        counts=count_statuses(summary),
+        reasons=group_reasons(summary),
+        distributions={column: describe_column(ok[column]) for column in DISTRIBUTION_COLUMNS},
+        mean_majority_rate=describe_column(ok["majority_rate"]).mean,
+        share_beat_buy_hold=share_beating(ok, "cum_return"),
+        share_beat_buy_hold_net=share_beating(ok, "cum_return_net"),
+        significance_level=SIGNIFICANCE_LEVEL,
+        n_tested=int(q_values.notna().sum()),
+        n_significant=int((q_values <= SIGNIFICANCE_LEVEL).sum()),
+        share_significant=share_true(q_values.dropna() <= SIGNIFICANCE_LEVEL),
+        n_short_history=int((ok["n_days"].astype("float64") < SHORT_HISTORY_DAYS).sum()),
+        cost_bps=float(cost_bps),
+        portfolio_strategy=portfolio_stats(curves["strategy"]),
+        portfolio_strategy_net=portfolio_stats(net) if net is not None else None,
+        portfolio_buy_hold=portfolio_stats(curves["buy_hold"]),
+        curves=curves,
+    )

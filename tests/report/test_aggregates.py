@@ -1,0 +1,271 @@
+"""Aggregates against numbers worked out by hand on the conftest's three ok tickers + one failed."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from pipeline.backtest.metrics import max_drawdown
+from pipeline.report.aggregates import (
+    PORTFOLIO_DEFINITION,
+    bh_q_values,
+    compute_aggregates,
+    drawdown_curve,
+    group_reasons,
+    portfolio_returns,
+    reason_kind,
+)
+from tests.report.conftest import (
+    combined_daily,
+    sample_results,
+    sample_tables,
+    summary_frame,
+)
+
+
+@pytest.fixture
+def tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+    return sample_tables()
+
+
+def test_counts_and_reasons(tables):
+    agg = compute_aggregates(*tables)
+    assert agg.n_tickers == 4
+    assert dict(agg.counts) == {"ok": 3, "skipped": 0, "failed": 1}
+    assert [(g.status, g.kind, g.tickers) for g in agg.reasons] == [
+        ("failed", "download", ("DDD",))
+    ]
+
+
+def test_distributions_by_hand(tables):
+    agg = compute_aggregates(*tables)
+    accuracy = agg.distributions["accuracy"]
+    # accuracy of the ok tickers: 0.60, 0.50, 0.55 -> sorted 0.50, 0.55, 0.60
+    # mean 0.55, median 0.55; linear quartiles at positions 0.5 and 1.5: 0.525 and 0.575
+    assert accuracy.count == 3
+    assert accuracy.mean == pytest.approx(0.55)
+    assert accuracy.median == pytest.approx(0.55)
+    assert (accuracy.q1, accuracy.q3) == pytest.approx((0.525, 0.575))
+    assert (accuracy.min, accuracy.max) == pytest.approx((0.50, 0.60))
+    # cum_return 1.20, 0.90, 1.50 -> mean 1.2, median 1.2, q1 1.05, q3 1.35
+    growth = agg.distributions["cum_return"]
+    assert (growth.mean, growth.median, growth.q1, growth.q3) == pytest.approx(
+        (1.2, 1.2, 1.05, 1.35)
+    )
+    # sharpe 1.0, -0.5, 2.0 -> mean 2.5 / 3; max_drawdown 0.10, 0.20, 0.05 -> median 0.10
+    assert agg.distributions["sharpe"].mean == pytest.approx(2.5 / 3)
+    assert agg.distributions["max_drawdown"].median == pytest.approx(0.10)
+    # the failed ticker counts nowhere: buy_hold 1.00, 1.10, 1.45 -> mean 3.55 / 3
+    assert agg.distributions["buy_hold"].mean == pytest.approx(3.55 / 3)
+    # majority rates 0.50, 0.55, 0.52 -> mean 1.57 / 3
+    assert agg.mean_majority_rate == pytest.approx(1.57 / 3)
+    # every ok ticker has fewer than 252 evaluation days
+    assert agg.n_short_history == 3
+
+
+def test_share_beating_buy_and_hold(tables):
+    agg = compute_aggregates(*tables)
+    # gross: AAA 1.20 > 1.00 yes, BBB 0.90 > 1.10 no, CCC 1.50 > 1.45 yes -> 2/3
+    assert agg.share_beat_buy_hold == pytest.approx(2 / 3)
+    # net:   AAA 1.10 > 1.00 yes, BBB 0.85 > 1.10 no, CCC 1.40 > 1.45 no  -> 1/3
+    assert agg.share_beat_buy_hold_net == pytest.approx(1 / 3)
+
+
+def test_bh_share_of_the_sample(tables):
+    agg = compute_aggregates(*tables)
+    # p = 0.01, 0.04, 0.50 (m = 3): p * m / rank = 0.03, 0.06, 0.50 -> q = 0.03, 0.06, 0.50
+    # only AAA has q <= 0.05; DDD (failed, p NaN) is not a test
+    assert agg.n_tested == 3
+    assert agg.n_significant == 1
+    assert agg.share_significant == pytest.approx(1 / 3)
+    q = bh_q_values(tables[0])
+    assert q.tolist()[:3] == pytest.approx([0.03, 0.06, 0.50])
+    assert math.isnan(q.iloc[3])
+
+
+@pytest.mark.parametrize(
+    ("p_values", "expected_significant"),
+    [
+        # Step-up: p * 4 / rank = 0.04 for every rank, so all four pass, although only the
+        # first would pass Bonferroni (0.02 * 4 = 0.08 > 0.05).
+        pytest.param([0.01, 0.02, 0.03, 0.04], 4, id="step-up-all-pass"),
+        # m = 10: p * m / rank = 0.01, 0.04, 0.13, 0.1025, 0.084, ... -> q = 0.01, 0.04, 0.084..
+        pytest.param(
+            [0.001, 0.008, 0.039, 0.041, 0.042, 0.06, 0.074, 0.205, 0.212, 0.216], 2, id="ten"
+        ),
+        pytest.param([0.2, 0.5, 0.9], 0, id="none"),
+        pytest.param([0.05], 1, id="boundary-is-significant"),
+    ],
+)
+def test_bh_share_known_p_values(p_values, expected_significant):
+    ok_rows = {
+        f"T{i}": dict(n_days=300, accuracy=0.5, cum_return=1.0, cum_return_net=1.0, buy_hold=1.0,
+                      sharpe=0.0, max_drawdown=0.0, majority_rate=0.5, p_value=p)
+        for i, p in enumerate(p_values)
+    }  # fmt: skip
+    results = sample_results(ok_rows, failed={})
+    agg = compute_aggregates(summary_frame(results), combined_daily(results))
+    assert agg.n_significant == expected_significant
+    assert agg.share_significant == pytest.approx(expected_significant / len(p_values))
+
+
+def test_portfolio_by_hand(tables):
+    summary, daily = tables
+    curves = portfolio_returns(daily)
+    # strategy log returns (position * asset):
+    #   AAA  d1 +0.01  d2 -0.02  d3 -0.01
+    #   BBB  d1 -0.02  d2 +0.03  d3  0.00
+    #   CCC            d2 +0.03  d3  0.00     (CCC has no row on d1: it is not in that day's mean)
+    # per-day means: d1 -0.005 (2 tickers), d2 0.04/3, d3 -0.01/3
+    assert curves["strategy"].tolist() == pytest.approx([-0.005, 0.04 / 3, -0.01 / 3])
+    assert curves["n_tickers"].tolist() == [2, 3, 3]
+    # asset: d1 (0.01 - 0.02) / 2, d2 (0.02 + 0.03 - 0.03) / 3, d3 (-0.01 + 0.01 + 0) / 3
+    assert curves["buy_hold"].tolist() == pytest.approx([-0.005, 0.02 / 3, 0.0])
+
+    agg = compute_aggregates(summary, daily)
+    strategy = agg.portfolio_strategy
+    # sum of the means = 0.005 -> cum_return exp(0.005)
+    assert strategy.cum_return == pytest.approx(math.exp(0.005))
+    # log equity -0.005, +0.00833, +0.005; the worst fall is the first day from the start at 1
+    assert strategy.max_drawdown == pytest.approx(1 - math.exp(-0.005))
+    # mean 0.005/3; deviations -0.02/3, +0.035/3, -0.015/3 -> sample variance
+    # (4 + 12.25 + 2.25) / 9 * 1e-4 / 2; sharpe = mean / std * sqrt(252) ~= 2.6098
+    std = math.sqrt((4 + 12.25 + 2.25) / 9 * 1e-4 / 2)
+    assert strategy.sharpe == pytest.approx(0.005 / 3 / std * math.sqrt(252))
+    assert strategy.sharpe == pytest.approx(2.6098, abs=1e-4)
+    assert (strategy.n_days, strategy.first_date, strategy.last_date) == (
+        3,
+        "2021-03-01",
+        "2021-03-03",
+    )
+    assert agg.portfolio_buy_hold.cum_return == pytest.approx(math.exp(0.02 / 3 - 0.005))
+    assert agg.portfolio_strategy_net is None  # no costs given
+
+
+def test_portfolio_net_of_costs_by_hand(tables):
+    # cost 10 bps = 0.001 per unit of position traded, the first row entering from flat:
+    #   AAA positions 1, -1, 1 -> traded 1, 2, 2 -> net 0.009, -0.022, -0.012
+    #   BBB positions 1, 1, 0  -> traded 1, 0, 1 -> net -0.021, 0.030, -0.001
+    #   CCC positions -1, -1   -> traded 1, 0    -> net         0.029,  0.000
+    # per-day means -0.006, 0.037/3, -0.013/3 -> sum 0.002
+    agg = compute_aggregates(*tables, cost_bps=10.0)
+    assert agg.curves["strategy_net"].tolist() == pytest.approx([-0.006, 0.037 / 3, -0.013 / 3])
+    assert agg.portfolio_strategy_net.cum_return == pytest.approx(math.exp(0.002))
+
+
+def test_portfolio_ignores_row_order(tables):
+    summary, daily = tables
+    shuffled = daily.sample(frac=1.0, random_state=3)
+    expected = compute_aggregates(summary, daily, cost_bps=10.0).curves
+    pd.testing.assert_frame_equal(
+        compute_aggregates(summary, shuffled, cost_bps=10.0).curves, expected
+    )
+
+
+def test_nan_return_propagates_into_that_day(tables):
+    daily = tables[1].copy()
+    daily.loc[0, "strategy_log_return"] = np.nan  # AAA on d1
+    curves = portfolio_returns(daily)
+    assert math.isnan(curves["strategy"].iloc[0])
+    assert curves["strategy"].iloc[1] == pytest.approx(0.04 / 3)
+
+
+def test_no_ok_ticker_gives_neutral_figures():
+    results = sample_results({}, failed={"X": "boom"}, skipped={"Y": "too few rows: 3"})
+    agg = compute_aggregates(summary_frame(results), combined_daily(results), cost_bps=5.0)
+    assert dict(agg.counts) == {"ok": 0, "skipped": 1, "failed": 1}
+    assert agg.distributions["accuracy"].count == 0
+    assert math.isnan(agg.share_beat_buy_hold)
+    assert agg.portfolio_strategy.n_days == 0
+    assert agg.portfolio_strategy.cum_return == 1.0
+    assert agg.n_tested == 0
+
+
+def test_to_dict_is_json_ready():
+    results = sample_results({}, failed={"X": "boom"})
+    plain = compute_aggregates(summary_frame(results), combined_daily(results)).to_dict()
+    text = json.dumps(plain, allow_nan=False)  # raises on NaN or a numpy scalar
+    assert plain["share_beat_buy_hold"] is None
+    assert plain["distributions"]["accuracy"]["median"] is None
+    assert plain["portfolio_definition"] == PORTFOLIO_DEFINITION
+    assert "curves" not in plain
+    assert json.loads(text) == plain
+
+
+def test_to_dict_values(tables):
+    plain = compute_aggregates(*tables).to_dict()
+    assert plain["counts"] == {"ok": 3, "skipped": 0, "failed": 1}
+    assert type(plain["n_significant"]) is int
+    assert type(plain["distributions"]["accuracy"]["mean"]) is float
+    assert plain["reasons"] == [{"status": "failed", "kind": "download", "tickers": ["DDD"]}]
+
+
+@pytest.mark.parametrize(
+    ("reason", "kind"),
+    [
+        pytest.param("download: HTTP 404 (after 4 tries)", "download", id="prefix"),
+        pytest.param(
+            "too few rows for walk_forward: 300 rows give 300 training and 0 evaluation rows",
+            "too few rows for walk_forward",
+            id="details-after-colon",
+        ),
+        pytest.param(
+            "3 prices are zero or negative (first 2001-01-02: 0.0); log returns need positive "
+            "prices",
+            "N prices are zero or negative; log returns need positive prices",
+            id="numbers-and-parentheses",
+        ),
+        pytest.param("", "(no reason given)", id="empty"),
+    ],
+)
+def test_reason_kind(reason, kind):
+    assert reason_kind(reason) == kind
+
+
+def test_group_reasons_groups_kinds_largest_first():
+    results = sample_results(
+        {},
+        failed={"F1": "download: timeout", "F2": "download: HTTP 500", "F3": "model raised X"},
+        skipped={"S1": "too few rows for holdout: 10 rows"},
+    )
+    groups = group_reasons(summary_frame(results))
+    assert [(g.status, g.kind, g.tickers) for g in groups] == [
+        ("failed", "download", ("F1", "F2")),
+        ("failed", "model raised X", ("F3",)),
+        ("skipped", "too few rows for holdout", ("S1",)),
+    ]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.floats(-0.1, 0.1, allow_nan=False), min_size=5, max_size=5),
+        min_size=1,
+        max_size=6,
+    )
+)
+def test_portfolio_cum_return_is_mean_of_summed_logs_on_shared_days(returns_by_ticker):
+    """With every ticker on every day, exp(sum of daily means) = exp(mean of per-ticker sums)."""
+    dates = pd.bdate_range("2020-01-01", periods=5)
+    daily = pd.concat(
+        pd.DataFrame({"ticker": f"T{i}", "date": dates, "position": 1,
+                      "asset_log_return": r, "strategy_log_return": r})
+        for i, r in enumerate(returns_by_ticker)
+    )  # fmt: skip
+    curves = portfolio_returns(daily)
+    expected = np.mean([sum(r) for r in returns_by_ticker])
+    assert curves["strategy"].sum() == pytest.approx(expected, abs=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.floats(-0.2, 0.2, allow_nan=False), min_size=1, max_size=60))
+def test_drawdown_curve_peaks_at_max_drawdown(log_returns):
+    curve = drawdown_curve(pd.Series(log_returns))
+    assert curve.min() >= 0.0
+    assert curve.max() == pytest.approx(max_drawdown(log_returns), abs=1e-12)

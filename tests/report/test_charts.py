@@ -1,0 +1,55 @@
+"""Charts render to PNG from plain frames, including the degenerate ones."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from pipeline.report.aggregates import compute_aggregates
+from pipeline.report.charts import DPI, FIGURE_SIZE_INCHES, render_charts, thin
+from tests.report.conftest import combined_daily, sample_results, sample_tables, summary_frame
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_size(png: bytes) -> tuple[int, int]:
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
+@pytest.mark.parametrize(
+    "results",
+    [
+        pytest.param(sample_results(), id="sample"),
+        pytest.param(sample_results({}, failed={"X": "boom"}), id="no-ok-ticker"),
+    ],
+)
+def test_every_chart_is_a_png_of_the_house_size(results):
+    summary, daily = summary_frame(results), combined_daily(results)
+    charts = render_charts(summary, daily, compute_aggregates(summary, daily, cost_bps=5.0))
+    assert len({chart.file_name for chart in charts}) == len(charts) == 5
+    for chart in charts:
+        assert chart.file_name.endswith(".png") and chart.title
+        assert chart.png[:8] == PNG_MAGIC
+        width, height = FIGURE_SIZE_INCHES
+        assert _png_size(chart.png) == (round(width * DPI), round(height * DPI))
+
+
+def test_charts_do_not_change_their_inputs():
+    summary, daily = sample_tables()
+    before = (summary.copy(), daily.copy())
+    render_charts(summary, daily, compute_aggregates(summary, daily))
+    pd.testing.assert_frame_equal(summary, before[0])
+    pd.testing.assert_frame_equal(daily, before[1])
+
+
+@pytest.mark.parametrize(
+    ("length", "max_points"),
+    [(10, 100), (1000, 100), (1001, 100), (5000, 2500), (2, 1)],
+    ids=["short", "exact-multiple", "one-over", "twenty-years", "tiny"],
+)
+def test_thin_keeps_the_ends_and_the_bound(length, max_points):
+    series = pd.Series(range(length), dtype="float64")
+    thinned = thin(series, max_points)
+    assert thinned.iloc[0] == 0 and thinned.iloc[-1] == length - 1
+    assert len(thinned) <= max_points + 1
+    assert thinned.index.is_monotonic_increasing
