@@ -130,7 +130,7 @@ def run(
         if out is None:
             point_latest(resolved.report.out_dir, run_dir)
     _print_run_summary(result.summary, result.manifest)
-    typer.echo(f"report: {run_dir}")
+    typer.echo(f"report: {run_dir / 'report.html'}")
     if result.failed_tickers:
         _error(f"failed tickers: {', '.join(result.failed_tickers)}")
     raise typer.Exit(result.exit_code)
@@ -193,6 +193,42 @@ def validate(config: RequiredConfigArg, set_: SetOption = None) -> None:
         resolved = _load(config, set_)
     typer.echo(json.dumps(resolved.to_dict(), indent=2))
     typer.echo(f"config ok: {len(resolved.data.universe)} tickers, hash {resolved.digest()}")
+
+
+RunDirArg = Annotated[Path, typer.Argument(help="A run directory written by `pipeline run`.")]
+
+
+@app.command()
+def report(run_dir: RunDirArg) -> None:
+    """Rebuild report.html, report.md and the charts of a run from its saved results.
+
+    Reads summary.parquet, daily.parquet and manifest.json only: no prices, no model.
+    """
+    from pipeline.report import build_report
+    from pipeline.report.run_files import RunDirectoryError
+
+    try:
+        written = build_report(run_dir)
+    except RunDirectoryError as exc:
+        _error(str(exc))
+        raise typer.Exit(EXIT_USAGE) from None
+    for path in written:
+        typer.echo(str(path))
+
+
+@app.command()
+def compare(run_a: RunDirArg, run_b: RunDirArg) -> None:
+    """What changed from RUN_A (the baseline) to RUN_B: per-ticker accuracy and returns,
+    tickers added, dropped or newly failing, and whether the config or the data changed."""
+    from pipeline.report import compare_runs, format_comparison
+    from pipeline.report.run_files import RunDirectoryError
+
+    try:
+        comparison = compare_runs(run_a, run_b)
+    except RunDirectoryError as exc:
+        _error(str(exc))
+        raise typer.Exit(EXIT_USAGE) from None
+    typer.echo(format_comparison(comparison))
 
 
 def main() -> None:

@@ -58,6 +58,8 @@ def build_manifest(
     summary: pd.DataFrame,
     cache_counts: Mapping[str, int],
     warnings: Mapping[str, list[str]],
+    fingerprints: Mapping[str, Mapping[str, Any]] | None = None,
+    aggregates: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "manifest_version": MANIFEST_VERSION,
@@ -76,6 +78,8 @@ def build_manifest(
             row.ticker: row.reason for row in summary.itertuples() if row.status == "failed"
         },
         "data_warnings": dict(warnings),
+        "fingerprints": dict(fingerprints or {}),
+        "aggregates": dict(aggregates or {}),
     }
 
 

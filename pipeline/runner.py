@@ -27,6 +27,7 @@ from pipeline.execution.executors import Executor, make_executor
 from pipeline.execution.jobs import TickerJob
 from pipeline.outputs import write_tables
 from pipeline.progress import progress_reporter
+from pipeline.report import compute_aggregates
 
 logger = logging.getLogger(__name__)
 
@@ -39,6 +40,11 @@ class RunResult:
     daily: pd.DataFrame
     manifest: dict[str, Any]
     run_dir: Path | None = None
+
+    @property
+    def aggregates(self) -> dict[str, Any]:
+        """Figures across tickers: status counts, distributions, the equal-weight portfolio."""
+        return self.manifest["aggregates"]
 
     @property
     def failed_tickers(self) -> list[str]:
@@ -132,6 +138,15 @@ def assemble_daily(results: Sequence[TickerResult]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)[columns]
 
 
+def render_reports(run_dir: Path) -> None:
+    """report.html, report.md and the charts, drawn from the run directory's files alone."""
+    from pipeline.report import build_report
+
+    started = time.perf_counter()
+    build_report(run_dir)
+    logger.info("reports drawn in %.1f s", time.perf_counter() - started)
+
+
 def run_pipeline(
     config: Config, run_dir: Path | None = None, show_progress: bool = True
 ) -> RunResult:
@@ -153,6 +168,7 @@ def run_pipeline(
     with clock.stage("report"):
         summary = assemble_summary(config.data.universe, downloads, results)
         daily = assemble_daily(results)
+        aggregates = compute_aggregates(summary, daily, cost_bps=config.backtest.cost_bps)
         if run_dir is not None:
             write_tables(run_dir, summary, daily)
     manifest = run_manifest.build_manifest(
@@ -163,9 +179,14 @@ def run_pipeline(
         summary=summary,
         cache_counts={key: downloads.counts[key] for key in ("hits", "fetched", "refreshed")},
         warnings={r.ticker: list(r.warnings) for r in results if r.warnings},
+        fingerprints={r.ticker: r.fingerprint for r in results if r.fingerprint},
+        aggregates=aggregates.to_dict(),
     )
     if run_dir is not None:
+        # The manifest is final before the reports are drawn from it, so a later
+        # `pipeline report` of this directory draws exactly the same ones.
         run_manifest.write_manifest(run_dir, manifest)
+        render_reports(run_dir)
     return RunResult(summary=summary, daily=daily, manifest=manifest, run_dir=run_dir)
 
 

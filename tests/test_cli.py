@@ -163,3 +163,42 @@ def test_in_sample_runs_say_they_are_not_a_forecast(tmp_path: Path) -> None:
     result = runner.invoke(app, ["run", config, "--quiet", "--out", str(tmp_path / "r")])
     assert result.exit_code == 0, result.output
     assert "in-sample: describes the past, not a forecast" in result.stdout
+
+
+def test_report_rebuilds_from_the_run_directory_alone(tmp_path: Path) -> None:
+    write_csv_prices(tmp_path / "prices", "KO")
+    config = str(csv_config(tmp_path, ["KO"]))
+    run_dir = tmp_path / "run"
+    assert runner.invoke(app, ["run", config, "--quiet", "--out", str(run_dir)]).exit_code == 0
+    html = (run_dir / "report.html").read_text()
+    for name in ("report.html", "report.md"):
+        (run_dir / name).unlink()
+    for cached in (tmp_path / "cache").rglob("*.parquet"):
+        cached.unlink()
+    result = runner.invoke(app, ["report", str(run_dir)])
+    assert result.exit_code == 0, result.output
+    assert str(run_dir / "report.html") in result.stdout
+    assert (run_dir / "report.html").read_text() == html
+    assert (run_dir / "report.md").stat().st_size > 0
+
+
+def test_report_of_a_directory_without_results_exits_2(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code == 2
+    assert "summary.parquet" in result.stderr
+
+
+def test_compare_names_what_changed(tmp_path: Path) -> None:
+    for seed, ticker in enumerate(["KO", "XOM"]):
+        write_csv_prices(tmp_path / "prices", ticker, seed=seed)
+    config = str(csv_config(tmp_path, ["KO"]))
+    first, second = tmp_path / "a", tmp_path / "b"
+    runner.invoke(app, ["run", config, "--quiet", "--out", str(first)])
+    runner.invoke(
+        app,
+        ["run", config, "--quiet", "--out", str(second), "--set", 'data.tickers=["KO","XOM"]'],
+    )
+    result = runner.invoke(app, ["compare", str(first), str(second)])
+    assert result.exit_code == 0, result.output
+    assert "XOM" in result.stdout
+    assert "data.tickers" in result.stdout

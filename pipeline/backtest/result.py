@@ -48,6 +48,7 @@ class TickerResult:
     it is empty unless status is "ok". `daily` is None unless status is "ok"; its `date` is the
     day the position is held (METHOD.md: day t+1 for the decision taken at the close of day t).
     `warnings` are data-quality notes (prices cleaned, suspicious jumps) for the report.
+    `fingerprint` identifies the prices used (first/last date, rows, sha256), for the manifest.
     """
 
     ticker: str
@@ -56,6 +57,7 @@ class TickerResult:
     metrics: dict[str, Any] = field(default_factory=dict)
     daily: pd.DataFrame | None = None
     warnings: tuple[str, ...] = ()
+    fingerprint: dict[str, Any] | None = None
 
     def summary_row(self) -> dict[str, Any]:
         row: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS)

@@ -6,9 +6,11 @@ pickled frame, and read the Parquet file themselves; this is the I/O edge of the
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from dataclasses import dataclass, replace
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -35,10 +37,26 @@ def read_adjusted_close(path: Path, start: date, end: date) -> pd.Series:
     return prices.loc[pd.Timestamp(start) : pd.Timestamp(end)]
 
 
+def price_fingerprint(prices: pd.Series) -> dict[str, Any]:
+    """What identifies the prices a backtest used: two runs with equal fingerprints saw the
+    same data. Hashes the dates and adjusted closes inside the configured window only, so a
+    refresh that appends days past `end` leaves it unchanged."""
+    digest = hashlib.sha256()
+    digest.update(prices.index.as_unit("ns").asi8.tobytes())
+    digest.update(prices.to_numpy(dtype="float64").tobytes())
+    return {
+        "first_date": prices.index[0].date().isoformat() if len(prices) else None,
+        "last_date": prices.index[-1].date().isoformat() if len(prices) else None,
+        "rows": len(prices),
+        "sha256": digest.hexdigest(),
+    }
+
+
 def run_job(job: TickerJob, settings: BacktestSettings) -> TickerResult:
     """Backtest one ticker from its cache file; a file that cannot be read fails that ticker."""
     try:
         prices = read_adjusted_close(job.path, job.start, job.end)
     except (OSError, KeyError, ValueError) as exc:
         return TickerResult(job.ticker, "failed", f"cannot read cached prices: {exc}")
-    return backtest_ticker(job.ticker, prices, settings)
+    result = backtest_ticker(job.ticker, prices, settings)
+    return replace(result, fingerprint=price_fingerprint(prices))

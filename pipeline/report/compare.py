@@ -251,7 +251,8 @@ def headline_changes(agg_a: Aggregates, agg_b: Aggregates) -> list[HeadlineChang
 
 def _fingerprints(manifest: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
     fingerprints = manifest.get("fingerprints")
-    return fingerprints if isinstance(fingerprints, dict) else None
+    # Absent (an older run) or empty (no ticker got as far as its prices): nothing to compare.
+    return fingerprints if isinstance(fingerprints, dict) and fingerprints else None
 
 
 def _aggregates(run: RunFiles) -> Aggregates:
