@@ -7,10 +7,11 @@ but a ticker failed; 4 another run holds the cache lock; 130 interrupted; 1 anyt
 from __future__ import annotations
 
 import json
-import logging
-import sys
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -19,6 +20,7 @@ import typer
 
 from pipeline.config import DEFAULT_CONFIG_PATH, Config, load_config
 from pipeline.errors import CacheLockedError, ConfigError
+from pipeline.logs import run_log, setup_console_logging
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -51,7 +53,7 @@ SetOption = Annotated[
         "--set",
         metavar="KEY=VALUE",
         help="Override one key, e.g. --set execution.workers=2 or "
-        "--set 'data.tickers=[\"KO\",\"XOM\"]'. VALUE is read as TOML; a bare word is a string. "
+        '--set \'data.tickers=["KO","XOM"]\'. VALUE is read as TOML; a bare word is a string. '
         "Repeatable.",
     ),
 ]
@@ -80,15 +82,8 @@ def exit_codes() -> Iterator[None]:
         raise typer.Exit(EXIT_INTERRUPTED) from None
 
 
-def _setup_logging(quiet: bool) -> None:
-    logging.basicConfig(
-        level=logging.WARNING if quiet else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        datefmt="%H:%M:%S",
-        stream=sys.stderr,
-    )
-    for noisy in ("yfinance", "urllib3", "peewee", "distributed", "matplotlib"):
-        logging.getLogger(noisy).setLevel(logging.WARNING)
+def _setup_logging(quiet: bool, log_format: str = "text") -> None:
+    setup_console_logging(quiet, log_format)  # type: ignore[arg-type]
 
 
 def _load(config_path: Path | None, overrides: list[str] | None) -> Config:
@@ -99,6 +94,20 @@ def _format_table(frame: pd.DataFrame, float_digits: int = 4) -> str:
     if frame.empty:
         return "(no rows)"
     return frame.to_string(index=False, float_format=lambda value: f"{value:.{float_digits}f}")
+
+
+class LogFormatChoice(StrEnum):
+    text = "text"
+    json = "json"
+
+
+LogFormatOption = Annotated[
+    LogFormatChoice,
+    typer.Option(
+        "--log-format",
+        help="text for people, json for log shippers (one JSON object a line).",
+    ),
+]
 
 
 @app.command()
@@ -113,27 +122,95 @@ def run(
         ),
     ] = None,
     set_: SetOption = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of",
+            metavar="YYYY-MM-DD",
+            help="Run as of this day: the data end date (data.end). Re-runs or backfills a past "
+            "day reproducibly; default: data.end from the config, else today.",
+        ),
+    ] = None,
+    wait: Annotated[
+        float,
+        typer.Option(
+            "--wait",
+            metavar="SECONDS",
+            min=0,
+            help="When another run holds the cache, wait up to this long for it instead of "
+            "exiting 4 at once.",
+        ),
+    ] = 0.0,
+    log_format: LogFormatOption = LogFormatChoice.text,
     quiet: QuietOption = False,
 ) -> None:
     """Run every stage: download into the cache, backtest each ticker, write the run directory.
 
+    The run directory holds summary.csv/.parquet, daily.parquet, manifest.json, report.html,
+    report.md, charts and run.log. Every run is also appended to <report.out_dir>/history.jsonl.
     Exits 0 when every ticker is ok or skipped, 3 when the run finished but a ticker failed.
     """
     from pipeline.outputs import default_run_dir, point_latest
     from pipeline.runner import run_pipeline
 
-    _setup_logging(quiet)
+    _setup_logging(quiet, log_format.value)
+    overrides = [*(set_ or []), *([f"data.end={as_of}"] if as_of else [])]
     with exit_codes():
-        resolved = _load(config, set_)
-        run_dir = out or default_run_dir(resolved.report.out_dir, resolved.digest())
-        result = run_pipeline(resolved, run_dir, show_progress=not quiet)
-        if out is None:
-            point_latest(resolved.report.out_dir, run_dir)
+        resolved = _load(config, overrides)
+    run_dir = out or default_run_dir(resolved.report.out_dir, resolved.digest())
+    record = _RunRecord(resolved, run_dir)
+    try:
+        with exit_codes(), run_log(run_dir, log_format.value):  # type: ignore[arg-type]
+            result = run_pipeline(
+                resolved, run_dir, show_progress=not quiet, lock_wait_seconds=wait
+            )
+        record.finish(result.exit_code, result.manifest)
+    except typer.Exit as stop:
+        record.finish(stop.exit_code)
+        raise
+    except BaseException:
+        record.finish(EXIT_FAILURE)
+        raise
+    if out is None:
+        point_latest(resolved.report.out_dir, run_dir)
     _print_run_summary(result.summary, result.manifest)
     typer.echo(f"report: {run_dir / 'report.html'}")
     if result.failed_tickers:
         _error(f"failed tickers: {', '.join(result.failed_tickers)}")
     raise typer.Exit(result.exit_code)
+
+
+class _RunRecord:
+    """Appends the run to the history index however it ends."""
+
+    def __init__(self, config: Config, run_dir: Path) -> None:
+        self.config = config
+        self.run_dir = run_dir
+        self.started_at = datetime.now(UTC)
+
+    def finish(self, exit_code: int, manifest: dict | None = None) -> None:
+        from pipeline.history import append_history
+        from pipeline.logs import RUN_LOG_NAME
+
+        if exit_code == EXIT_LOCKED and _holds_only(self.run_dir, RUN_LOG_NAME):
+            shutil.rmtree(self.run_dir)  # never started: leave no empty run directory behind
+        append_history(
+            self.config.report.out_dir,
+            {
+                "run_id": self.run_dir.name,
+                "run_dir": str(self.run_dir) if self.run_dir.exists() else None,
+                "started_at": self.started_at.isoformat(timespec="seconds"),
+                "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+                "as_of": self.config.data.end.isoformat(),
+                "config_hash": self.config.digest(),
+                "counts": (manifest or {}).get("counts"),
+                "exit_code": exit_code,
+            },
+        )
+
+
+def _holds_only(directory: Path, name: str) -> bool:
+    return directory.is_dir() and {p.name for p in directory.iterdir()} <= {name}
 
 
 def _print_run_summary(summary: pd.DataFrame, manifest: dict) -> None:

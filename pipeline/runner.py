@@ -71,9 +71,7 @@ class StageClock:
             self.seconds[name] = round(time.perf_counter() - started, 3)
 
 
-def run_data_stage(
-    config: Config, cache: PriceCache, show_progress: bool = True
-) -> DownloadReport:
+def run_data_stage(config: Config, cache: PriceCache, show_progress: bool = True) -> DownloadReport:
     """Bring every requested ticker's prices into the cache; failures are collected, not raised."""
     source = make_source(config.data)
     universe = config.data.universe
@@ -148,14 +146,23 @@ def render_reports(run_dir: Path) -> None:
 
 
 def run_pipeline(
-    config: Config, run_dir: Path | None = None, show_progress: bool = True
+    config: Config,
+    run_dir: Path | None = None,
+    show_progress: bool = True,
+    lock_wait_seconds: float = 0.0,
 ) -> RunResult:
-    """Run every stage. Writes the run directory when `run_dir` is given."""
+    """Run every stage. Writes the run directory when `run_dir` is given.
+
+    Raises CacheLockedError when another run holds the cache for longer than
+    `lock_wait_seconds`.
+    """
     started_at = datetime.now(UTC)
     clock = StageClock()
     cache = PriceCache(config.data.cache_dir)
     # One writer per cache; the backtest reads the files the download wrote, so it holds too.
-    with cache.lock():
+    with cache.lock(wait_seconds=lock_wait_seconds):
+        universe = config.data.universe
+        logger.info("run %s: %d tickers, config %s", run_dir, len(universe), config.digest())
         executor = make_executor(
             config.execution, config.backtest_settings, len(config.data.universe)
         )

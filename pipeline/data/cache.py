@@ -21,13 +21,14 @@ import logging
 import os
 import re
 import secrets
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TextIO
 
 import numpy as np
 import pandas as pd
@@ -177,6 +178,24 @@ def slice_dates(frame: pd.DataFrame, start: date, end: date) -> pd.DataFrame:
     return frame.loc[pd.Timestamp(start) : pd.Timestamp(end)]
 
 
+def _try_flock(handle: TextIO) -> bool:
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _lock_holder(handle: TextIO) -> str:
+    handle.seek(0)
+    text = handle.read().strip()
+    try:
+        holder = json.loads(text)
+        return f"pid {holder['pid']}, started {holder['started_at']}"
+    except (ValueError, KeyError, TypeError):
+        return f"pid {text or 'unknown'}"
+
+
 class PriceCache:
     """Per-ticker Parquet files under `cache_dir`; see the module docstring.
 
@@ -237,23 +256,29 @@ class PriceCache:
         return path
 
     @contextmanager
-    def lock(self) -> Iterator[None]:
-        """Hold the cache for one run; CacheLockedError when another run holds it."""
+    def lock(self, wait_seconds: float = 0.0, poll_seconds: float = 0.2) -> Iterator[None]:
+        """Hold the cache for one run.
+
+        When another run holds it, wait up to `wait_seconds` for it, then raise
+        CacheLockedError naming the holder (pid and start time). The lock is the kernel's
+        (flock): it goes away with its process, so a run killed with SIGKILL leaves no stale lock.
+        """
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / LOCK_FILE, "a+") as handle:
             if fcntl is not None:
-                try:
-                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                except BlockingIOError:
-                    handle.seek(0)
-                    holder = handle.read().strip() or "unknown"
-                    raise CacheLockedError(
-                        f"another run (pid {holder}) holds the lock on cache {self.root}; "
-                        "wait for it to finish or use another data.cache_dir"
-                    ) from None
+                deadline = time.monotonic() + wait_seconds
+                while not _try_flock(handle):
+                    if time.monotonic() >= deadline:
+                        raise CacheLockedError(
+                            f"another run ({_lock_holder(handle)}) holds the lock on cache "
+                            f"{self.root}; wait for it to finish (--wait SECONDS) or use another "
+                            "data.cache_dir"
+                        )
+                    time.sleep(poll_seconds)
             handle.seek(0)
             handle.truncate()
-            handle.write(f"{os.getpid()}\n")
+            started = datetime.now(UTC).isoformat(timespec="seconds")
+            handle.write(json.dumps({"pid": os.getpid(), "started_at": started}) + "\n")
             handle.flush()
             yield
 

@@ -1,0 +1,73 @@
+"""Logging for the command line: stderr for people, a log file in every run directory, and
+JSON lines for log shippers."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Literal
+
+LogFormat = Literal["text", "json"]
+RUN_LOG_NAME = "run.log"
+_TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s: %(message)s"
+# Libraries that narrate every request at INFO; their warnings still come through.
+_CHATTY_LOGGERS = ("yfinance", "urllib3", "peewee", "distributed", "matplotlib", "asyncio")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object a line: time (UTC, ISO 8601), level, logger, message[, exception]."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return json.dumps(entry)
+
+
+def make_formatter(log_format: LogFormat) -> logging.Formatter:
+    if log_format == "json":
+        return JsonFormatter()
+    return logging.Formatter(_TEXT_FORMAT, datefmt="%Y-%m-%d %H:%M:%S")
+
+
+def setup_console_logging(quiet: bool, log_format: LogFormat = "text") -> None:
+    """Log to stderr: INFO and up, or WARNING and up when quiet."""
+    root = logging.getLogger()
+    for handler in list(root.handlers):
+        if getattr(handler, "_pipeline_console", False):
+            root.removeHandler(handler)
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(make_formatter(log_format))
+    handler.setLevel(logging.WARNING if quiet else logging.INFO)
+    handler._pipeline_console = True  # type: ignore[attr-defined]
+    root.addHandler(handler)
+    root.setLevel(logging.INFO)
+    for name in _CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+@contextmanager
+def run_log(run_dir: Path, log_format: LogFormat = "text") -> Iterator[Path]:
+    """Copy every INFO-and-up record of the run into `run_dir/run.log` while the block runs."""
+    run_dir.mkdir(parents=True, exist_ok=True)
+    path = run_dir / RUN_LOG_NAME
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(make_formatter(log_format))
+    handler.setLevel(logging.INFO)
+    root = logging.getLogger()
+    root.addHandler(handler)
+    try:
+        yield path
+    finally:
+        root.removeHandler(handler)
+        handler.close()
