@@ -10,11 +10,12 @@ import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pipeline import manifest as run_manifest
@@ -124,16 +125,18 @@ def assemble_summary(
 
 
 def assemble_daily(results: Sequence[TickerResult]) -> pd.DataFrame:
-    """All tickers' daily rows, ticker first, in the summary's ticker order."""
-    frames = [
-        result.daily.assign(ticker=result.ticker)
-        for result in results
-        if result.status == "ok" and result.daily is not None
-    ]
-    columns = ["ticker", *DAILY_COLUMNS]
-    if not frames:
-        return pd.DataFrame({column: [] for column in columns})
-    return pd.concat(frames, ignore_index=True)[columns]
+    """All tickers' daily rows, ticker first, in the summary's ticker order.
+
+    The ticker column is categorical: a small code per row instead of a string, which keeps
+    5,000 tickers x 10 years (12 million rows) within memory, in Parquet as a dictionary.
+    """
+    done = [r for r in results if r.status == "ok" and r.daily is not None]
+    if not done:
+        return pd.DataFrame({column: [] for column in ["ticker", *DAILY_COLUMNS]})
+    codes = np.repeat(np.arange(len(done)), [len(r.daily) for r in done])  # type: ignore[arg-type]
+    daily = pd.concat([r.daily for r in done], ignore_index=True)[list(DAILY_COLUMNS)]
+    daily.insert(0, "ticker", pd.Categorical.from_codes(codes, categories=[r.ticker for r in done]))
+    return daily
 
 
 def render_reports(run_dir: Path) -> None:
@@ -175,6 +178,8 @@ def run_pipeline(
     with clock.stage("report"):
         summary = assemble_summary(config.data.universe, downloads, results)
         daily = assemble_daily(results)
+        # The per-ticker frames now live in `daily`; keep only what the manifest needs.
+        results = [replace(result, daily=None) for result in results]
         aggregates = compute_aggregates(summary, daily, cost_bps=config.backtest.cost_bps)
         if run_dir is not None:
             write_tables(run_dir, summary, daily)
