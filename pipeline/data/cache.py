@@ -3,7 +3,9 @@
 One file per source and ticker, `<cache_dir>/<source name>/<TICKER>.parquet`, holding a frame of
 the `sources.base` shape (index "date" at datetime64[ns], float64 price columns). What the file is
 known to cover travels inside it, as JSON under the schema metadata key `METADATA_KEY`, so a file
-and its metadata can never disagree after a crash.
+and its metadata can never disagree after a crash. What the source repaired in the rows (rows
+dropped, dates sorted: `sources.base.DATA_NOTES`) travels beside it under `NOTES_KEY`, so every run
+that uses the file can report it, not only the run that fetched it.
 
 Writes are atomic (temporary file in the same directory, fsync, `os.replace`, fsync of the
 directory): a reader sees the old file or the new one, never half of one. A file that cannot be
@@ -22,7 +24,7 @@ import os
 import re
 import secrets
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import asdict, dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -48,6 +50,7 @@ logger = logging.getLogger(__name__)
 
 CACHE_SCHEMA_VERSION = 1
 METADATA_KEY = b"pipeline.cache"
+NOTES_KEY = b"pipeline.notes"
 FILE_SUFFIX = ".parquet"
 TEMP_SUFFIX = ".tmp"
 QUARANTINE_DIR = "quarantine"
@@ -115,6 +118,11 @@ class CachedPrices:
     def dates(self) -> np.ndarray:
         """The trading days as datetime64 values, ascending."""
         return self.table.column(INDEX_NAME).to_numpy()
+
+    @property
+    def notes(self) -> tuple[str, ...]:
+        """The source's data-quality notes about these rows, for the run's report."""
+        return _read_notes(self.table)
 
 
 def meta_for_frame(
@@ -222,16 +230,22 @@ class PriceCache:
         return path
 
     def read(self, source_name: str, ticker: str) -> CachedPrices | None:
-        """The cached prices, or None when there is no usable file (a bad one is quarantined)."""
+        """The cached prices, or None when there is no usable file (a bad one is quarantined).
+
+        OSError when the system cannot read the file (permission, file descriptors, I/O).
+        """
         path = self.path_for(source_name, ticker)
         try:
             table = pq.read_table(path)
             return CachedPrices(table, _check_table(table, source_name, ticker), path=path)
         except FileNotFoundError:
             return None
-        except PermissionError:
-            raise
         except Exception as exc:  # whatever a damaged file makes pyarrow or the checks raise
+            if isinstance(exc, OSError) and exc.errno is not None:
+                # A failed system call (no file descriptor left, permission denied, EIO) says
+                # nothing about the file, which stays; pyarrow's complaints about undecodable
+                # bytes are OSErrors without an errno.
+                raise
             self._quarantine(path, f"{type(exc).__name__}: {exc}")
             return None
 
@@ -242,13 +256,23 @@ class PriceCache:
             raise DataError(f"{ticker}: no cached prices from source {source_name!r}")
         return slice_dates(cached.frame, start, end)
 
-    def write(self, source_name: str, ticker: str, frame: pd.DataFrame, meta: CacheMeta) -> Path:
-        """Atomically replace the ticker's file with `frame` and `meta`; returns its path."""
+    def write(
+        self,
+        source_name: str,
+        ticker: str,
+        frame: pd.DataFrame,
+        meta: CacheMeta,
+        notes: Sequence[str] = (),
+    ) -> Path:
+        """Atomically replace the ticker's file with `frame`, `meta` and `notes`; its path."""
         path = self.path_for(source_name, ticker)
         frame = normalize_price_frame(frame)
+        frame.attrs = {}  # pyarrow would store them too; the notes are stored once, below
         _check_meta_describes(meta, frame.index, source_name, ticker)
         table = pa.Table.from_pandas(frame, preserve_index=True)
         metadata = {**(table.schema.metadata or {}), METADATA_KEY: meta.to_json().encode()}
+        if notes:
+            metadata[NOTES_KEY] = json.dumps(list(notes)).encode()
         path.parent.mkdir(parents=True, exist_ok=True)
         for leftover in path.parent.glob(f".{path.name}.*{TEMP_SUFFIX}"):
             _remove_if_stale(leftover)
@@ -311,7 +335,18 @@ def _check_table(table: pa.Table, source_name: str, ticker: str) -> CacheMeta:
     if not (dates.is_monotonic_increasing and dates.is_unique):
         raise ValueError("dates must be strictly increasing, without duplicates")
     _check_meta_describes(meta, dates, source_name, ticker)
+    _read_notes(table)
     return meta
+
+
+def _read_notes(table: pa.Table) -> tuple[str, ...]:
+    raw = (table.schema.metadata or {}).get(NOTES_KEY)
+    if raw is None:
+        return ()
+    notes = json.loads(raw)
+    if not (isinstance(notes, list) and all(isinstance(note, str) for note in notes)):
+        raise ValueError(f"{NOTES_KEY.decode()} metadata is not a list of strings")
+    return tuple(notes)
 
 
 def _check_meta_describes(

@@ -11,13 +11,16 @@ killed, so the straggler keeps running; a hand-off (`_TickerTask`) guarantees th
 either declared timed out or written to the cache, never both, and a fresh worker takes the
 straggler's place. Workers are daemon threads, not a ThreadPoolExecutor: an executor's threads
 are joined at interpreter exit, so one hung request would hang the whole command after its
-report was printed.
+report was printed. The price of daemon threads: the interpreter stops them wherever they are
+at exit, so an interrupted stage first lets the cache writes under way finish (milliseconds).
 """
 
 from __future__ import annotations
 
+import errno
 import itertools
 import logging
+import os
 import queue
 import random
 import threading
@@ -45,7 +48,7 @@ from pipeline.data.cache import (
     plan_fetch,
     plan_full_refetch,
 )
-from pipeline.data.sources.base import PriceSource
+from pipeline.data.sources.base import DATA_NOTES, PriceSource
 from pipeline.errors import (
     DataError,
     PipelineError,
@@ -64,6 +67,9 @@ RATE_LIMIT_BACKOFF_FACTOR = 4.0
 RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (TransientSourceError, OSError)
 # How often the stage looks for tickers past their deadline while it waits for results.
 _POLL_SECONDS = 0.1
+# How long an interrupted stage waits for cache writes under way: at exit the interpreter stops
+# daemon threads wherever they are, which would leave their temporary files behind.
+_WRITE_GRACE_SECONDS = 10.0
 
 DownloadStatus = Literal["hit", "fetched", "refreshed", "failed"]
 COUNT_NAMES: dict[DownloadStatus, str] = {
@@ -82,7 +88,9 @@ class TickerDownload:
     (only recent days fetched and appended) or "failed" (`reason` says why). `reason` also notes
     why a fetch was needed. rows, first_date and last_date describe the cached rows inside the
     requested [start, end]; `path` is the ticker's cache file (None when failed).
-    `attempts` counts source requests, `seconds` the ticker's wall time.
+    `attempts` counts source requests, `seconds` the ticker's wall time. `warnings` are the
+    source's notes on what it repaired in the cached rows (`sources.base.DATA_NOTES`), kept with
+    the file, for the run's data-quality section.
     """
 
     ticker: str
@@ -94,6 +102,7 @@ class TickerDownload:
     path: Path | None = None
     attempts: int = 0
     seconds: float = 0.0
+    warnings: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -194,6 +203,7 @@ class _TickerTask:
         self.attempts = 0
         self._state = "queued"
         self._lock = threading.Lock()
+        self.settled = threading.Event()  # the worker is done with this ticker, file and all
 
     def _move(self, allowed: tuple[str, ...], to: str) -> bool:
         with self._lock:
@@ -215,6 +225,11 @@ class _TickerTask:
     @property
     def abandoned(self) -> bool:
         return self._state == "abandoned"
+
+    @property
+    def writing(self) -> bool:
+        """The worker won the right to write the cache and may not have finished."""
+        return self._state == "finished" and not self.settled.is_set()
 
     def queue_for_rate_limit(self, seconds: float) -> None:
         """Waiting for the shared rate limiter is other tickers' time, not this one's."""
@@ -327,8 +342,20 @@ def _run_tasks(
     except BaseException:
         for task in tasks:  # e.g. Ctrl-C: nothing still running may write the cache any more
             task.abandon()
+        _await_writes(tasks)
         raise
     return [outcomes[index] for index in range(len(tasks))]
+
+
+def _await_writes(tasks: list[_TickerTask]) -> None:
+    """Let cache writes already under way finish, so an interrupted run leaves no temporary file.
+
+    A second Ctrl-C ends the wait at once; so does the grace period, for a write that hangs.
+    """
+    deadline = time.monotonic() + _WRITE_GRACE_SECONDS
+    for task in tasks:
+        if task.writing:
+            task.settled.wait(max(0.0, deadline - time.monotonic()))
 
 
 def _work(
@@ -344,7 +371,10 @@ def _work(
             return
         if not task.start(time.monotonic()):
             continue
-        outcome = _run_task(stage, task)
+        try:
+            outcome = _run_task(stage, task)
+        finally:
+            task.settled.set()
         if outcome is None:
             return  # timed out: a replacement worker already carries on
         done.put((task.index, outcome))
@@ -364,9 +394,10 @@ def _run_task(stage: _Stage, task: _TickerTask) -> TickerDownload | None:
     if not task.finish():
         return None  # declared timed out meanwhile: this late result must not land anywhere
     if pending is not None:
-        frame, meta = pending
         try:
-            path = stage.cache.write(stage.source.name, task.ticker, frame, meta)
+            path = stage.cache.write(stage.source.name, task.ticker, *pending)
+        except OSError as exc:  # disk full, a read-only directory: the old file is untouched
+            return _failed(task, _cache_trouble("write", stage, task, exc))
         except Exception as exc:
             logger.exception("%s: cannot write the cache", task.ticker)
             return _failed(task, f"cannot write the cache: {type(exc).__name__}: {exc}")
@@ -375,11 +406,15 @@ def _run_task(stage: _Stage, task: _TickerTask) -> TickerDownload | None:
     return replace(outcome, seconds=time.monotonic() - task.started_at)
 
 
-def _download_ticker(
-    stage: _Stage, task: _TickerTask
-) -> tuple[TickerDownload, tuple[pd.DataFrame, CacheMeta] | None]:
+_Pending = tuple[pd.DataFrame, CacheMeta, tuple[str, ...]]
+
+
+def _download_ticker(stage: _Stage, task: _TickerTask) -> tuple[TickerDownload, _Pending | None]:
     """Plan, fetch and merge one ticker: its outcome and the file still to write, if any."""
-    cached = stage.cache.read(stage.source.name, task.ticker)
+    try:
+        cached = stage.cache.read(stage.source.name, task.ticker)
+    except OSError as exc:  # the system's trouble, not the file's: the file stays as it is
+        return _failed(task, _cache_trouble("read", stage, task, exc)), None
     meta = cached.meta if cached is not None else None
     fetched_at = stage.now()
     today = fetched_at.astimezone(UTC).date()
@@ -393,17 +428,19 @@ def _download_ticker(
     )
     if plan.action == "hit":
         assert cached is not None, plan
-        return _succeeded(stage, task, "hit", plan.reason, cached.dates, cached.path), None
-    frame = _fetch(stage, task, plan)
+        outcome = _succeeded(stage, task, "hit", plan.reason, cached.dates, cached.path)
+        return replace(outcome, warnings=cached.notes), None
+    frame, notes = _fetch(stage, task, plan)
     status: DownloadStatus = "fetched"
     if plan.action == "refresh":
         assert cached is not None and plan.fetch_start is not None, plan
         if overlap_matches(cached.frame, frame, provisional_from=cached.meta.fetched_at.date()):
             frame, status = merge_refresh(cached.frame, frame, plan.fetch_start), "refreshed"
+            notes = tuple(dict.fromkeys((*cached.notes, *notes)))
         else:
             plan = plan_full_refetch(cached.meta, plan)
             logger.info("%s: %s", task.ticker, plan.reason)
-            frame = _fetch(stage, task, plan)
+            frame, notes = _fetch(stage, task, plan)
     covered_start, covered_through = covered_range(plan, meta, today)
     new_meta = meta_for_frame(
         frame,
@@ -415,11 +452,14 @@ def _download_ticker(
         fetched_at=fetched_at,
     )
     outcome = _succeeded(stage, task, status, plan.reason, frame.index.to_numpy(), None)
-    return outcome, (frame, new_meta)
+    return replace(outcome, warnings=notes), (frame, new_meta, notes)
 
 
-def _fetch(stage: _Stage, task: _TickerTask, plan: FetchPlan) -> pd.DataFrame:
-    """The source's frame for the plan's range, retrying transient errors per `stage.policy`."""
+def _fetch(
+    stage: _Stage, task: _TickerTask, plan: FetchPlan
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """The source's frame for the plan's range and its notes, retrying transient errors per
+    `stage.policy`."""
     assert plan.fetch_start is not None and plan.fetch_end is not None, plan
     attempts = stage.policy.retries + 1
     for attempt in range(attempts):
@@ -453,15 +493,38 @@ def _fetch(stage: _Stage, task: _TickerTask, plan: FetchPlan) -> pd.DataFrame:
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 
-def _checked(frame: pd.DataFrame, source_name: str, ticker: str) -> pd.DataFrame:
-    """The source's frame in stored form; DataError when it breaks the `base` contract."""
+def _checked(
+    frame: pd.DataFrame, source_name: str, ticker: str
+) -> tuple[pd.DataFrame, tuple[str, ...]]:
+    """The source's frame in stored form and its notes; DataError when it breaks the `base`
+    contract."""
     try:
+        notes = tuple(map(str, frame.attrs.get(DATA_NOTES, ())))
         frame = normalize_price_frame(frame)
     except (ValueError, AttributeError) as exc:
         raise DataError(f"source {source_name!r} returned a malformed frame: {exc}") from exc
     if frame.empty:
         raise DataError(f"source {source_name!r} returned no rows")
-    return frame
+    for note in notes:
+        logger.warning("%s: %s", ticker, note)
+    return frame, notes
+
+
+def _cache_trouble(action: str, stage: _Stage, task: _TickerTask, exc: OSError) -> str:
+    """'cannot write the cache file <path>: No space left on device (ENOSPC)'."""
+    path = stage.cache.path_for(stage.source.name, task.ticker)
+    return f"cannot {action} the cache file {path}: {describe_os_error(exc)}"
+
+
+def describe_os_error(exc: OSError) -> str:
+    """The system's words for `exc` and its errno name, however the OSError was built
+    (`OSError(errno.ENOSPC)` alone has no errno and prints as '28')."""
+    code = exc.errno
+    if code is None and len(exc.args) == 1 and exc.args[0] in errno.errorcode:
+        code = exc.args[0]
+    if code is None:
+        return str(exc) or type(exc).__name__
+    return f"{os.strerror(code)} ({errno.errorcode.get(code, code)})"
 
 
 def _succeeded(

@@ -10,6 +10,10 @@ A source turns (ticker, start, end) into a daily price frame of one shape, whate
 `fetch` raises `TransientSourceError` (or `RateLimitedError`) for what is worth retrying and
 `DataError` for what is not (unknown symbol, no rows in the range, a file that is not a price
 table). Sources never retry, sleep or cache: the download stage does that, the same way for all.
+
+What a source repaired to reach this shape (rows without a finite price dropped, shuffled dates
+sorted) it says in `frame.attrs[DATA_NOTES]`, a tuple of notes; the run reports them, so a repair
+is never silent.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ ADJ_CLOSE = "adj_close"
 OPTIONAL_COLUMNS = ("open", "high", "low", "close", "volume")
 PRICE_COLUMNS = (*OPTIONAL_COLUMNS[:4], ADJ_CLOSE, OPTIONAL_COLUMNS[4])
 INDEX_NAME = "date"
+DATA_NOTES = "data_notes"
 
 
 class PriceSource(Protocol):

@@ -35,6 +35,8 @@ SUFFIXES = (".csv", ".parquet")
 DATE_NAMES = ("timestamp", "date", "datetime")
 ADJ_CLOSE_NAMES = ("adjustedclose", "adjclose")
 _SEPARATORS = re.compile(r"[\s_\-.]+")
+# Characters of a file that is not a price table quoted in the error, enough for an API's message.
+TEXT_SHOWN = 120
 
 
 class CsvSource:
@@ -106,6 +108,8 @@ def _read_table(path: Path) -> pd.DataFrame:
         # ValueError covers pandas' ParserError and EmptyDataError, UnicodeDecodeError and
         # pyarrow's ArrowInvalid: whatever the file holds, it is not a readable price table.
         reason = f"{type(exc).__name__}: {exc}"
+        if isinstance(exc, pd.errors.EmptyDataError):
+            reason = "the file is empty"  # pandas says "No columns to parse from file"
         raise DataError(f"{path} is not a readable price table: {reason}") from exc
 
 
@@ -132,4 +136,16 @@ def _first_present(candidates: tuple[str, ...], names: dict[str, str]) -> str | 
 
 def _not_a_price_table(path: Path, missing: str, table: pd.DataFrame) -> str:
     shown = ", ".join(repr(str(column))[:40] for column in table.columns[:8])
-    return f"{path} is not a price table: no {missing} among its columns [{shown}]"
+    reason = f"{path} is not a price table: no {missing} among its columns [{shown}]"
+    if path.suffix != ".csv":
+        return reason
+    # An API's error or rate-limit message saved in place of prices is the usual culprit:
+    # quoting it says more than the column names its first line makes.
+    return f"{reason}; the file begins {_text_start(path)!r}"
+
+
+def _text_start(path: Path, limit: int = TEXT_SHOWN) -> str:
+    with path.open("rb") as handle:
+        head = handle.read(4 * limit).decode("utf-8", errors="replace")
+    text = " ".join(head.split())
+    return text if len(text) <= limit else f"{text[:limit]}..."

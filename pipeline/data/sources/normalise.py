@@ -14,7 +14,7 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from pipeline.data.sources.base import ADJ_CLOSE, INDEX_NAME, PRICE_COLUMNS
+from pipeline.data.sources.base import ADJ_CLOSE, DATA_NOTES, INDEX_NAME, PRICE_COLUMNS
 from pipeline.errors import DataError
 
 INDEX_UNIT = "ns"
@@ -42,12 +42,16 @@ def price_frame(
 
     `columns` maps standard names (`adj_close` required) to values aligned with `dates` by
     position. Values that are not numbers or not finite become missing; rows without a date or an
-    adjusted close are dropped; rows are sorted by date. Two rows on one day raise DataError
-    naming `origin` (the file or provider), since which of them is right cannot be known.
+    adjusted close are dropped; rows are sorted by date. Both repairs are noted in
+    `frame.attrs[DATA_NOTES]`, except sorting a file written newest first, which is a layout,
+    not a flaw. Two rows on one day raise DataError naming `origin` (the file or provider),
+    since which of them is right cannot be known.
     """
     data = {name: _as_float(columns[name]) for name in PRICE_COLUMNS if name in columns}
     frame = pd.DataFrame(data, index=local_midnights(pd.DatetimeIndex(dates)))
-    frame = frame[frame[ADJ_CLOSE].notna() & frame.index.notna()].sort_index()
+    priced = frame[ADJ_CLOSE].notna() & frame.index.notna()
+    notes = [*_dropped_note(frame.index[~priced], origin), *_shuffled_note(frame.index, origin)]
+    frame = frame[priced].sort_index()
     duplicated = frame.index.duplicated()
     if duplicated.any():
         first = frame.index[duplicated][0]
@@ -55,7 +59,24 @@ def price_frame(
             f"{origin}: {int(duplicated.sum())} duplicate date(s), first {first:%Y-%m-%d}; "
             "expected one row per trading day"
         )
+    frame.attrs[DATA_NOTES] = tuple(notes)
     return frame
+
+
+def _dropped_note(dropped: pd.DatetimeIndex, origin: str) -> list[str]:
+    if dropped.empty:
+        return []
+    dated = dropped.dropna()
+    first = f" (first {dated.min():%Y-%m-%d})" if len(dated) else ""
+    count = len(dropped)
+    return [f"{origin}: dropped {count} rows without a date or a finite adjusted close{first}"]
+
+
+def _shuffled_note(dates: pd.DatetimeIndex, origin: str) -> list[str]:
+    dates = dates.dropna()
+    if dates.is_monotonic_increasing or dates.is_monotonic_decreasing:
+        return []
+    return [f"{origin}: dates were out of order; sorted them"]
 
 
 def between(frame: pd.DataFrame, start: date, end: date) -> pd.DataFrame:

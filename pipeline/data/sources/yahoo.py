@@ -44,6 +44,8 @@ class YahooSource:
 
     def fetch(self, ticker: str, start: date, end: date) -> pd.DataFrame:
         raw = request_history(ticker, start, end, self.timeout_seconds)
+        if raw.empty:  # with or without columns: what they are does not matter then
+            raise DataError(no_prices_reason(ticker, start, end))
         prices = between(yahoo_price_frame(raw, to_yahoo_symbol(ticker)), start, end)
         if prices.empty:
             raise DataError(no_prices_reason(ticker, start, end))
