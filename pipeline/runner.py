@@ -139,6 +139,22 @@ def assemble_daily(results: Sequence[TickerResult]) -> pd.DataFrame:
     return daily
 
 
+def merge_warnings(
+    universe: Sequence[str], downloads: DownloadReport, results: Sequence[TickerResult]
+) -> dict[str, list[str]]:
+    """Each ticker's data-quality notes: the source's repairs first, then the backtest's.
+
+    The source's notes travel with the cache file, so a run that only hit the cache reports
+    them as well as the run that fetched them.
+    """
+    notes: dict[str, list[str]] = {ticker: [] for ticker in universe}
+    for item in downloads.outcomes:
+        notes[item.ticker].extend(item.warnings)
+    for result in results:
+        notes[result.ticker].extend(w for w in result.warnings if w not in notes[result.ticker])
+    return {ticker: found for ticker, found in notes.items() if found}
+
+
 def render_reports(run_dir: Path) -> None:
     """report.html, report.md and the charts, drawn from the run directory's files alone."""
     from pipeline.report import build_report
@@ -190,7 +206,7 @@ def run_pipeline(
         execution=execution,
         summary=summary,
         cache_counts={key: downloads.counts[key] for key in ("hits", "fetched", "refreshed")},
-        warnings={r.ticker: list(r.warnings) for r in results if r.warnings},
+        warnings=merge_warnings(config.data.universe, downloads, results),
         fingerprints={r.ticker: r.fingerprint for r in results if r.fingerprint},
         aggregates=aggregates.to_dict(),
     )

@@ -126,14 +126,6 @@ def test_clean_prices_carry_no_note(prices_run: PricesRun, ticker: str) -> None:
     assert ticker not in manifest_of(tmp_path / "run")["data_warnings"]
 
 
-NEEDS_RUNNER = pytest.mark.xfail(
-    strict=True,
-    reason="runner.run_pipeline passes only the backtest's warnings to the manifest; the "
-    "download's (TickerDownload.warnings) are still to be merged in there",
-)
-
-
-@NEEDS_RUNNER
 @pytest.mark.parametrize("ticker", list(REPAIRED))
 def test_a_repair_reaches_the_manifest_and_both_reports(prices_run: PricesRun, ticker: str) -> None:
     _, tmp_path = prices_run
