@@ -19,7 +19,7 @@ import pandas as pd
 import typer
 
 from pipeline.config import DEFAULT_CONFIG_PATH, Config, load_config
-from pipeline.errors import CacheLockedError, ConfigError
+from pipeline.errors import CacheLockedError, ConfigError, PipelineError
 from pipeline.logs import run_log, setup_console_logging
 
 EXIT_OK = 0
@@ -80,6 +80,19 @@ def exit_codes() -> Iterator[None]:
     except KeyboardInterrupt:
         _error("interrupted")
         raise typer.Exit(EXIT_INTERRUPTED) from None
+
+
+@contextmanager
+def measurement_errors() -> Iterator[None]:
+    """For the commands that only measure (tune, bench): a pipeline error is one line, exit 1."""
+    with exit_codes():
+        try:
+            yield
+        except (ConfigError, CacheLockedError):
+            raise
+        except PipelineError as exc:
+            _error(str(exc))
+            raise typer.Exit(EXIT_FAILURE) from None
 
 
 def _setup_logging(quiet: bool, log_format: str = "text") -> None:
@@ -306,6 +319,86 @@ def compare(run_a: RunDirArg, run_b: RunDirArg) -> None:
         _error(str(exc))
         raise typer.Exit(EXIT_USAGE) from None
     typer.echo(format_comparison(comparison))
+
+
+RepeatsOption = Annotated[
+    int,
+    typer.Option(
+        "--repeats", min=1, help="Time every configuration this many times; the median counts."
+    ),
+]
+
+
+@app.command()
+def tune(
+    config: ConfigArg = None,
+    sample: Annotated[
+        int | None,
+        typer.Option(
+            "--sample",
+            min=1,
+            help="Time this many tickers spread over the universe instead of all of them.",
+        ),
+    ] = None,
+    repeats: RepeatsOption = 1,
+    set_: SetOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Sweep the pool's workers (1..usable CPUs) and chunksize (1, 2, 4, ... up to one chunk
+    per worker) on the config's backtest, mark the best, and show what "auto" chooses.
+
+    The data stage runs once first, so every timing starts from a warm cache; the config's
+    mode and model are timed as they are. Prints the --set values to use.
+    """
+    from pipeline.execution.sweep import format_sweep_table, sweep_execution
+
+    _setup_logging(quiet)
+    with measurement_errors():
+        resolved = _load(config, set_)
+        result = sweep_execution(resolved, sample, repeats=repeats, show_progress=not quiet)
+    typer.echo(format_sweep_table(result))
+
+
+@app.command()
+def bench(
+    config: Annotated[
+        Path,
+        typer.Argument(help="TOML config file: its tickers, dates, model and mode are used."),
+    ] = Path("configs/article.toml"),
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Where bench.json and bench.png go. Default: <report.out_dir>/bench-<UTC time>.",
+        ),
+    ] = None,
+    repeats: RepeatsOption = 1,
+    set_: SetOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Reproduce the article's experiment on this machine: the same per-ticker task run
+    sequentially, one Process per ticker, Pool.map, ProcessPoolExecutor and this project's
+    pool, each with the plain fit and with the fast path.
+
+    Prints seconds, speedup over sequential and parallel efficiency, checks that every variant
+    returns the same results, and writes bench.json and a bar chart, bench.png. Offline, run
+    the article's five tickers from CSV files:
+    pipeline bench --set data.source=csv --set data.path=DIR
+    """
+    from pipeline.benchmarking import format_bench_table, run_article_bench, write_bench_outputs
+
+    _setup_logging(quiet)
+    with measurement_errors():
+        resolved = _load(config, set_)
+        result = run_article_bench(resolved, repeats, show_progress=not quiet)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    written = write_bench_outputs(result, out or resolved.report.out_dir / f"bench-{stamp}")
+    typer.echo(format_bench_table(result))
+    for path in written:
+        typer.echo(str(path))
+    if not result.identical:
+        _error(f"results differ from the sequential run: {', '.join(result.mismatches)}")
+        raise typer.Exit(EXIT_FAILURE)
 
 
 def main() -> None:

@@ -59,7 +59,7 @@ out_dir = "{(tmp_path / "reports").as_posix()}"
 def test_help_lists_the_commands() -> None:
     result = runner.invoke(app, ["--help"])
     assert result.exit_code == 0
-    for command in ("run", "download", "validate"):
+    for command in ("run", "download", "validate", "report", "compare", "tune", "bench"):
         assert command in result.output
 
 
@@ -202,3 +202,44 @@ def test_compare_names_what_changed(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "XOM" in result.stdout
     assert "data.tickers" in result.stdout
+
+
+def two_ticker_pool_config(tmp_path: Path) -> str:
+    for seed, ticker in enumerate(["KO", "XOM"]):
+        write_csv_prices(tmp_path / "prices", ticker, seed=seed)
+    config = csv_config(tmp_path, ["KO", "XOM"])
+    config.write_text(config.read_text().replace('"serial"', '"pool"\nworkers = 2'))
+    return str(config)
+
+
+def test_tune_prints_the_sweep_and_a_recommendation(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["tune", two_ticker_pool_config(tmp_path), "--quiet"])
+    assert result.exit_code == 0, result.output
+    assert "<- best" in result.stdout
+    assert "auto chose chunksize" in result.stdout
+    assert "recommended: --set execution.workers=" in result.stdout
+    assert "2 tickers, in_sample" in result.stdout
+
+
+def test_bench_prints_every_variant_and_writes_json_and_chart(tmp_path: Path) -> None:
+    out = tmp_path / "bench"
+    result = runner.invoke(
+        app, ["bench", two_ticker_pool_config(tmp_path), "--quiet", "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    rows = result.stdout.splitlines()
+    for label in ("sequential", "Process per ticker", "Pool.map", "ProcessPoolExecutor"):
+        assert sum(row.startswith(f"{label} ") for row in rows) == 2, label  # one row per fit
+    assert "results identical across variants: yes" in result.stdout
+    figures = json.loads((out / "bench.json").read_text())
+    assert {row["fit"] for row in figures["rows"]} == {"plain", "fast"}
+    assert (out / "bench.png").stat().st_size > 0
+
+
+def test_bench_without_any_prices_exits_1_with_one_line(tmp_path: Path) -> None:
+    config = csv_config(tmp_path, ["KO"])
+    (tmp_path / "prices").mkdir()
+    result = runner.invoke(app, ["bench", str(config), "--quiet", "--out", str(tmp_path / "b")])
+    assert result.exit_code == 1
+    assert "no ticker's prices could be loaded" in result.stderr
+    assert "Traceback" not in result.output
