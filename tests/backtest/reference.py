@@ -1,0 +1,70 @@
+"""An independent, deliberately plain implementation of METHOD.md, to check the pipeline against.
+
+It shares no code with `pipeline.backtest`: pandas shifts instead of array slicing, a plain
+`SVC(gamma="auto")` fit on every training row (no fast path, no weights), refit schedules
+written out as METHOD.md states them. Slow by design; use it on a few tickers.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.svm import SVC
+
+TRADING_DAYS = 252
+
+
+def reference_frame(prices: pd.Series, lags: int) -> pd.DataFrame:
+    """Rows t = L..N-2 of METHOD.md: lag-sign features x_t, target y_t and next return r_{t+1}."""
+    log_return = np.log(prices / prices.shift(1))
+    frame = pd.DataFrame({"r": log_return})
+    for lag in range(lags):
+        frame[f"sign_lag_{lag + 1}"] = np.sign(log_return.shift(lag))
+    frame["next_r"] = log_return.shift(-1)
+    frame["y"] = np.sign(frame["next_r"])
+    frame["held_on"] = pd.Series(prices.index, index=prices.index).shift(-1)
+    return frame.iloc[lags : len(prices) - 1]
+
+
+def reference_positions(frame: pd.DataFrame, mode: str, **backtest: int | str) -> pd.Series:
+    """Predictions of the rows the mode evaluates, indexed like `frame`."""
+    features = frame.filter(like="sign_lag_").to_numpy()
+    target = frame["y"].to_numpy()
+    n_rows = len(frame)
+    if mode == "in_sample":
+        blocks = [(0, n_rows, 0, n_rows)]
+    elif mode == "walk_forward":
+        train_days = int(backtest["train_days"])
+        every = int(backtest["retrain_every"])
+        rolling = backtest.get("window", "expanding") == "rolling"
+        blocks = [
+            (j - train_days if rolling else 0, j, j, min(j + every, n_rows))
+            for j in range(train_days, n_rows, every)
+        ]
+    else:
+        raise ValueError(f"the reference knows in_sample and walk_forward, not {mode!r}")
+    predicted = {}
+    for fit_from, fit_to, predict_from, predict_to in blocks:
+        model = SVC(gamma="auto").fit(features[fit_from:fit_to], target[fit_from:fit_to])
+        for row, value in zip(
+            range(predict_from, predict_to),
+            model.predict(features[predict_from:predict_to]),
+            strict=True,
+        ):
+            predicted[row] = value
+    rows = sorted(predicted)
+    return pd.Series([predicted[r] for r in rows], index=frame.index[rows], name="position")
+
+
+def reference_summary(frame: pd.DataFrame, positions: pd.Series) -> dict[str, float]:
+    """accuracy, n_days, cum_return, buy_hold and sharpe over the evaluated rows."""
+    evaluated = frame.loc[positions.index]
+    strategy = positions * evaluated["next_r"]
+    spread = strategy.std(ddof=1)
+    return {
+        "n_days": len(evaluated),
+        "accuracy": float((positions == evaluated["y"]).mean()),
+        "cum_return": float(np.exp(strategy.sum())),
+        "buy_hold": float(np.exp(evaluated["next_r"].sum())),
+        "sharpe": float(strategy.mean() / spread * np.sqrt(TRADING_DAYS)) if spread else 0.0,
+    }
