@@ -209,8 +209,16 @@ def parse_override(assignment: str) -> tuple[list[str], Any]:
     return key.split("."), value
 
 
+# Keys that say the same thing two ways: setting one with --set replaces the other.
+ALTERNATIVE_KEYS = {("data", "tickers"): "tickers_file", ("data", "tickers_file"): "tickers"}
+
+
 def apply_overrides(raw: Mapping[str, Any], assignments: Iterable[str]) -> dict[str, Any]:
-    """A deep copy of `raw` with each `--set` assignment applied in order."""
+    """A deep copy of `raw` with each `--set` assignment applied in order.
+
+    `--set data.tickers=[...]` on a config with a tickers_file replaces the file, and the other
+    way round, as the user means.
+    """
     merged = _deep_copy(raw)
     for assignment in assignments:
         path, value = parse_override(assignment)
@@ -221,6 +229,9 @@ def apply_overrides(raw: Mapping[str, Any], assignments: Iterable[str]) -> dict[
                 raise ConfigError(f"--set {assignment!r}: {part!r} is a value, not a section")
             node = child
         node[path[-1]] = value
+        alternative = ALTERNATIVE_KEYS.get(tuple(path))
+        if alternative is not None:
+            node.pop(alternative, None)
     return merged
 
 
@@ -277,6 +288,7 @@ def load_config(
         if not overrides:
             return source
         source = source.to_dict()
+        source["data"].pop("tickers_file", None)  # its symbols are in data.tickers already
     if source is None:
         source = DEFAULT_CONFIG_PATH
     if isinstance(source, str | Path):

@@ -164,6 +164,25 @@ def test_tickers_and_tickers_file_together_are_rejected(tmp_path: Path) -> None:
         load_config(raw)
 
 
+def test_set_tickers_replaces_a_tickers_file_and_back(tmp_path: Path) -> None:
+    listing = tmp_path / "universe.txt"
+    listing.write_text("KO\nIBM\n")
+    from_file = with_data(source="yfinance", tickers_file=str(listing))
+    assert load_config(from_file, ['data.tickers=["XOM"]']).data.universe == ("XOM",)
+    listed = with_data(source="yfinance", tickers=["XOM"])
+    config = load_config(listed, [f"data.tickers_file={listing.as_posix()}"])
+    assert config.data.universe == ("KO", "IBM")
+
+
+def test_a_config_from_a_tickers_file_takes_overrides(tmp_path: Path) -> None:
+    listing = tmp_path / "universe.txt"
+    listing.write_text("KO\nIBM\n")
+    config = load_config(with_data(source="yfinance", tickers_file=str(listing)))
+    again = load_config(config, ["features.lags=3"])
+    assert again.data.universe == ("KO", "IBM")
+    assert again.features.lags == 3
+
+
 def test_missing_and_invalid_files_are_config_errors(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="does not exist"):
         load_config(tmp_path / "nope.toml")
