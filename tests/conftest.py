@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +18,23 @@ def sp500_sample() -> Path:
     if not (SHARED_SAMPLE / "KO.csv").is_file():
         pytest.skip(f"the shared real-price sample is not at {SHARED_SAMPLE}")
     return SHARED_SAMPLE
+
+
+def synthetic_raw_config(
+    cache_dir: Path,
+    *,
+    n_tickers: int,
+    n_days: int,
+    seed: int = 0,
+    start: date = date(2015, 1, 1),
+    end: date = date(2021, 12, 31),
+    **sections: dict[str, Any],
+) -> dict[str, Any]:
+    """A raw config of a small synthetic universe cached in `cache_dir`; `sections` (backtest,
+    execution, report, ...) are added as given."""
+    synthetic = {"n_tickers": n_tickers, "n_days": n_days, "seed": seed}
+    data = {"source": "synthetic", "start": start, "end": end, "cache_dir": cache_dir.as_posix()}
+    return {"data": {**data, "synthetic": synthetic}, **sections}
 
 
 @pytest.fixture

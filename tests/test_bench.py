@@ -40,23 +40,20 @@ from pipeline.benchmarking.workload import (
     spread_sample,
 )
 from pipeline.config import Config, load_config
+from tests.conftest import synthetic_raw_config
 
 
 def tiny_config(cache_dir: Path, n_tickers: int = 3) -> Config:
     """A few synthetic tickers, about a year each, in_sample: fast under every variant."""
-    return load_config(
-        {
-            "data": {
-                "source": "synthetic",
-                "start": date(2020, 1, 1),
-                "end": date(2021, 12, 31),
-                "cache_dir": cache_dir.as_posix(),
-                "synthetic": {"n_tickers": n_tickers, "n_days": 300},
-            },
-            "backtest": {"mode": "in_sample"},
-            "execution": {"workers": 2},
-        }
+    raw = synthetic_raw_config(
+        cache_dir,
+        n_tickers=n_tickers,
+        n_days=300,
+        start=date(2020, 1, 1),
+        backtest={"mode": "in_sample"},
+        execution={"workers": 2},
     )
+    return load_config(raw)
 
 
 @pytest.fixture(scope="module")

@@ -12,21 +12,19 @@ import pytest
 from pipeline import run_backtest
 from pipeline.backtest.result import DAILY_COLUMNS, SUMMARY_COLUMNS
 from pipeline.config import load_config
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, synthetic_raw_config
 
 
 def synthetic_config(tmp_path: Path, **backtest: object) -> dict:
-    return {
-        "data": {
-            "source": "synthetic",
-            "start": date(2019, 1, 1),
-            "end": date(2021, 12, 31),
-            "cache_dir": str(tmp_path / "cache"),
-            "synthetic": {"n_tickers": 4, "n_days": 700, "seed": 3},
-        },
-        "backtest": {"mode": "walk_forward", "train_days": 200, **backtest},
-        "execution": {"executor": "serial"},
-    }
+    return synthetic_raw_config(
+        tmp_path / "cache",
+        n_tickers=4,
+        n_days=700,
+        seed=3,
+        start=date(2019, 1, 1),
+        backtest={"mode": "walk_forward", "train_days": 200, **backtest},
+        execution={"executor": "serial"},
+    )
 
 
 def test_notebook_entry_returns_frames_and_manifest(tmp_path: Path) -> None:

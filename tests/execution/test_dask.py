@@ -29,7 +29,7 @@ from pipeline.errors import ConfigError, PipelineError
 from pipeline.execution import dask_executor
 from pipeline.execution.dask_executor import DaskClusterError, DaskExecutor, connect_scheduler
 from pipeline.execution.jobs import TickerJob
-from tests.conftest import REPO_ROOT
+from tests.conftest import REPO_ROOT, synthetic_raw_config
 from tests.execution.tasks import echo_task, misbehaving_task
 
 START_TIMEOUT_SECONDS = 45.0
@@ -172,17 +172,13 @@ def run_all(executor: DaskExecutor, jobs: list[TickerJob]) -> dict[str, tuple[st
 
 
 def synthetic_config(tmp_path: Path) -> dict[str, Any]:
-    return {
-        "data": {
-            "source": "synthetic",
-            "start": date(2015, 1, 1),
-            "end": date(2021, 12, 31),
-            "cache_dir": str(tmp_path / "cache"),
-            "synthetic": {"n_tickers": 5, "n_days": 600},
-        },
-        "backtest": {"mode": "walk_forward", "train_days": 250, "retrain_every": 21},
-        "execution": {"workers": 2},
-    }
+    return synthetic_raw_config(
+        tmp_path / "cache",
+        n_tickers=5,
+        n_days=600,
+        backtest={"mode": "walk_forward", "train_days": 250, "retrain_every": 21},
+        execution={"workers": 2},
+    )
 
 
 def new_children(before: set[int]) -> list[psutil.Process]:

@@ -16,23 +16,21 @@ import pytest
 
 from pipeline import run_backtest
 from pipeline.runner import RunResult
+from tests.conftest import synthetic_raw_config
 
 EXECUTORS = ("serial", "pool", "dask")
 
 
 def synthetic_config(tmp_path: Path) -> dict[str, Any]:
     """Six synthetic tickers, walk-forward with a monthly refit: several refits per ticker."""
-    return {
-        "data": {
-            "source": "synthetic",
-            "start": date(2015, 1, 1),
-            "end": date(2021, 12, 31),
-            "cache_dir": str(tmp_path / "cache"),
-            "synthetic": {"n_tickers": 6, "n_days": 600, "seed": 3},
-        },
-        "backtest": {"mode": "walk_forward", "train_days": 250, "retrain_every": 21},
-        "report": {"out_dir": str(tmp_path / "reports")},
-    }
+    return synthetic_raw_config(
+        tmp_path / "cache",
+        n_tickers=6,
+        n_days=600,
+        seed=3,
+        backtest={"mode": "walk_forward", "train_days": 250, "retrain_every": 21},
+        report={"out_dir": str(tmp_path / "reports")},
+    )
 
 
 def csv_sample_config(tmp_path: Path, sample: Path) -> dict[str, Any]:

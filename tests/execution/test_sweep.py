@@ -22,21 +22,14 @@ from pipeline.execution.sweep import (
     sweep_execution,
 )
 from pipeline.execution.tuning import usable_cpu_count
+from tests.conftest import synthetic_raw_config
 
 
 def tiny_config(cache_dir: Path) -> Config:
-    return load_config(
-        {
-            "data": {
-                "source": "synthetic",
-                "start": date(2020, 1, 1),
-                "end": date(2021, 12, 31),
-                "cache_dir": cache_dir.as_posix(),
-                "synthetic": {"n_tickers": 3, "n_days": 300},
-            },
-            "backtest": {"mode": "in_sample"},
-        }
+    raw = synthetic_raw_config(
+        cache_dir, n_tickers=3, n_days=300, start=date(2020, 1, 1), backtest={"mode": "in_sample"}
     )
+    return load_config(raw)
 
 
 @pytest.fixture(scope="module")
