@@ -80,19 +80,9 @@ def exit_codes() -> Iterator[None]:
     except KeyboardInterrupt:
         _error("interrupted")
         raise typer.Exit(EXIT_INTERRUPTED) from None
-
-
-@contextmanager
-def measurement_errors() -> Iterator[None]:
-    """For the commands that only measure (tune, bench): a pipeline error is one line, exit 1."""
-    with exit_codes():
-        try:
-            yield
-        except (ConfigError, CacheLockedError):
-            raise
-        except PipelineError as exc:
-            _error(str(exc))
-            raise typer.Exit(EXIT_FAILURE) from None
+    except PipelineError as exc:  # raised on purpose, so it says what went wrong: one line
+        _error(str(exc))
+        raise typer.Exit(EXIT_FAILURE) from None
 
 
 def _setup_logging(quiet: bool, log_format: str = "text") -> None:
@@ -353,7 +343,7 @@ def tune(
     from pipeline.execution.sweep import format_sweep_table, sweep_execution
 
     _setup_logging(quiet)
-    with measurement_errors():
+    with exit_codes():
         resolved = _load(config, set_)
         result = sweep_execution(resolved, sample, repeats=repeats, show_progress=not quiet)
     typer.echo(format_sweep_table(result))
@@ -388,7 +378,7 @@ def bench(
     from pipeline.benchmarking import format_bench_table, run_article_bench, write_bench_outputs
 
     _setup_logging(quiet)
-    with measurement_errors():
+    with exit_codes():
         resolved = _load(config, set_)
         result = run_article_bench(resolved, repeats, show_progress=not quiet)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")

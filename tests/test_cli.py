@@ -243,3 +243,23 @@ def test_bench_without_any_prices_exits_1_with_one_line(tmp_path: Path) -> None:
     assert result.exit_code == 1
     assert "no ticker's prices could be loaded" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_an_unreachable_dask_scheduler_exits_1_with_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline.execution import dask_executor
+    from tests.execution.test_dask import free_port
+
+    monkeypatch.setattr(dask_executor, "CONNECT_TIMEOUT_SECONDS", 2.0)
+    write_csv_prices(tmp_path / "prices", "KO")
+    address = f"tcp://127.0.0.1:{free_port()}"
+    sets = ["--set", "execution.executor=dask", "--set", f'execution.dask_address="{address}"']
+    config = str(csv_config(tmp_path, ["KO"]))
+    result = runner.invoke(app, ["run", config, "--quiet", "--out", str(tmp_path / "r"), *sets])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert f"cannot reach the Dask scheduler at execution.dask_address='{address}'" in lines[0]
+    history = (tmp_path / "reports" / "history.jsonl").read_text().splitlines()
+    assert json.loads(history[-1])["exit_code"] == 1
