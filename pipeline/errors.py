@@ -29,3 +29,13 @@ class DataError(SourceError):
 
 class CacheLockedError(PipelineError):
     """Another run holds the lock on the same cache directory."""
+
+
+class UnsafePathError(PipelineError):
+    """A path the pipeline would write through is a symlink or not what it should be (a
+    directory where a file belongs, a FIFO); refused so nothing outside its directory is touched.
+    """
+
+
+class OutputError(PipelineError):
+    """A result file could not be written: disk full, read-only filesystem, permission."""

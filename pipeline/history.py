@@ -1,43 +1,26 @@
 """The run history of an output directory: one JSON line per run, appended as runs end.
 
 `<report.out_dir>/history.jsonl` answers "what ran, when, on which config, and how did it end"
-for a scheduled job, without opening every run directory.
+for a scheduled job, without opening every run directory. The file is a `pipeline.jsonlines`
+file: concurrent runs never interleave their lines, and a damaged line costs only itself.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from pipeline.jsonlines import append_record, read_records
 
 HISTORY_NAME = "history.jsonl"
 
 
 def append_history(out_dir: Path, entry: Mapping[str, Any]) -> Path:
-    """Append one run's entry. One short write in append mode, so concurrent runs on other
-    caches never interleave their lines."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    path = out_dir / HISTORY_NAME
-    line = (json.dumps(dict(entry), default=str) + "\n").encode()
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
-    try:
-        os.write(fd, line)
-    finally:
-        os.close(fd)
-    return path
+    """Append one run's entry; OutputError when the file cannot be written."""
+    return append_record(Path(out_dir) / HISTORY_NAME, entry, within=Path(out_dir))
 
 
 def read_history(out_dir: Path) -> list[dict[str, Any]]:
-    """Every readable entry, oldest first; a torn last line (a killed writer) is skipped."""
-    path = out_dir / HISTORY_NAME
-    if not path.exists():
-        return []
-    entries = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            entries.append(json.loads(line))
-        except json.JSONDecodeError:
-            continue
-    return entries
+    """Every readable entry, oldest first; torn or garbage lines are skipped with a warning."""
+    return read_records(Path(out_dir) / HISTORY_NAME)
