@@ -10,7 +10,7 @@ import json
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -18,7 +18,7 @@ from typing import Annotated
 import pandas as pd
 import typer
 
-from pipeline.config import DEFAULT_CONFIG_PATH, Config, load_config
+from pipeline.config import DEFAULT_CONFIG_PATH, Config, config_warnings, load_config
 from pipeline.errors import CacheLockedError, ConfigError, PipelineError
 from pipeline.logs import run_log, setup_console_logging
 
@@ -157,7 +157,7 @@ def run(
     from pipeline.runner import run_pipeline
 
     _setup_logging(quiet, log_format.value)
-    overrides = [*(set_ or []), *([f"data.end={as_of}"] if as_of else [])]
+    overrides = [*(set_ or []), *([f"data.end={_as_of_day(as_of)}"] if as_of else [])]
     with exit_codes():
         resolved = _load(config, overrides)
     run_dir = out or default_run_dir(resolved.report.out_dir, resolved.digest())
@@ -181,6 +181,15 @@ def run(
     if result.failed_tickers:
         _error(f"failed tickers: {', '.join(result.failed_tickers)}")
     raise typer.Exit(result.exit_code)
+
+
+def _as_of_day(text: str) -> str:
+    """--as-of's day, checked here so that its error names --as-of, not data.end."""
+    try:
+        return date.fromisoformat(text.strip()).isoformat()
+    except ValueError:
+        _error(f"--as-of {text!r}: expected a day as YYYY-MM-DD, e.g. --as-of 2024-03-28")
+        raise typer.Exit(EXIT_USAGE) from None
 
 
 class _RunRecord:
@@ -272,6 +281,8 @@ def validate(config: RequiredConfigArg, set_: SetOption = None) -> None:
     with exit_codes():
         resolved = _load(config, set_)
     typer.echo(json.dumps(resolved.to_dict(), indent=2))
+    for warning in config_warnings(resolved):
+        _error(f"warning: {warning}")
     typer.echo(f"config ok: {len(resolved.data.universe)} tickers, hash {resolved.digest()}")
 
 

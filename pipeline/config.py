@@ -6,10 +6,12 @@ relative to the working directory the pipeline is started from, as a shell user 
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
+import re
 import tomllib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from typing import Any, Literal
@@ -183,6 +185,18 @@ class Config(_Section):
         return hashlib.sha256(canonical.encode()).hexdigest()[:10]
 
 
+def config_warnings(config: Config, today: date | None = None) -> list[str]:
+    """What is valid but probably not meant: one line each, for the log before a run."""
+    today = today or date.today()
+    found = []
+    if config.data.end > today:
+        found.append(
+            f"data.end {config.data.end} is in the future (today is {today}): prices end at "
+            "the last session the source has"
+        )
+    return found
+
+
 def _key_error(key: str, message: str) -> ValueError:
     """A model-level check's error, tagged with the key it is about."""
     return ValueError(f"{_KEY_TAG}{key}{_KEY_TAG}{message}")
@@ -197,16 +211,50 @@ def synthetic_symbols(count: int) -> tuple[str, ...]:
 
 
 def parse_override(assignment: str) -> tuple[list[str], Any]:
-    """Split `section.key=value`; the value is read as TOML, a bare word as a string."""
+    """Split `section.key=value`; the value is read as TOML, a bare word as a string.
+
+    A value that opens TOML syntax (a list, a table, a quoted string) must be valid TOML: a
+    broken one is an error naming the position, never silently a string.
+    """
     key, sep, raw = assignment.partition("=")
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
         raise ConfigError(f"--set {assignment!r}: expected section.key=value")
+    text = raw.strip()
     try:
-        value = tomllib.loads(f"value = {raw.strip()}")["value"]
-    except tomllib.TOMLDecodeError:
-        value = raw.strip()
+        value = tomllib.loads(f"{_VALUE_PREFIX}{text}")["value"]
+    except tomllib.TOMLDecodeError as exc:
+        if text.startswith(_TOML_OPENERS):
+            raise ConfigError(_toml_value_error(key, text, exc)) from None
+        value = text
     return key.split("."), value
+
+
+_VALUE_PREFIX = "value = "
+_TOML_OPENERS = ("[", "{", '"', "'")
+_TOML_POSITION = re.compile(r"\(at line \d+, column (\d+)\)|\(at end of document\)")
+
+
+def _toml_value_error(key: str, text: str, exc: tomllib.TOMLDecodeError) -> str:
+    """'--set data.tickers=[KO: not valid TOML at character 2 of the value (Invalid value)'."""
+    reason = str(exc)
+    found = _TOML_POSITION.search(reason)
+    where = "at its end"
+    if found and found.group(1):
+        where = f"at character {int(found.group(1)) - len(_VALUE_PREFIX)}"
+    detail = reason[: found.start()].strip() if found else reason
+    message = f"--set {key}={text}: the value is not valid TOML {where} ({detail})"
+    if text.startswith("[") and '"' not in text and "'" not in text:
+        # The shell removes quotes that are not protected: ["KO"] arrives as [KO].
+        message += f"; quote the strings and the whole assignment: --set '{key}=" + (
+            _toml_list(text.strip("[]")) + "'"
+        )
+    return message
+
+
+def _toml_list(words: str) -> str:
+    """'KO, XOM' -> '["KO","XOM"]': the list a user meant by a bare word or two."""
+    return json.dumps([w for w in re.split(r"[\s,]+", words) if w], separators=(",", ":"))
 
 
 # Keys that say the same thing two ways: setting one with --set replaces the other.
@@ -257,8 +305,18 @@ def read_tickers_file(path: Path) -> list[str]:
         text = path.read_text()
     except OSError as exc:
         raise ConfigError(f"data.tickers_file: cannot read {str(path)!r}: {exc.strerror}") from None
-    symbols = [line.split("#", 1)[0].strip() for line in text.splitlines()]
-    return [symbol for symbol in symbols if symbol]
+    first_line: dict[str, int] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        symbol = line.split("#", 1)[0].strip()
+        if not symbol:
+            continue
+        if symbol in first_line:
+            raise ConfigError(
+                f"data.tickers_file: {symbol!r} is listed twice in {str(path)!r}, "
+                f"on lines {first_line[symbol]} and {number}; keep one"
+            )
+        first_line[symbol] = number
+    return list(first_line)
 
 
 def _resolve_tickers_file(raw: dict[str, Any]) -> dict[str, Any]:
@@ -276,7 +334,8 @@ def build_config(raw: Mapping[str, Any], overrides: Sequence[str] = ()) -> Confi
     try:
         return Config.model_validate(merged)
     except ValidationError as exc:
-        raise ConfigError(describe_validation_error(exc)) from None
+        set_keys = {".".join(parse_override(item)[0]) for item in overrides}
+        raise ConfigError(describe_validation_error(exc, set_keys)) from None
 
 
 def load_config(
@@ -296,16 +355,20 @@ def load_config(
     return build_config(source, overrides)
 
 
-def describe_validation_error(exc: ValidationError) -> str:
-    """One line naming each bad key and what would be valid."""
-    return "; ".join(_describe_one(error) for error in exc.errors())
+def describe_validation_error(exc: ValidationError, set_keys: Iterable[str] = ()) -> str:
+    """One line naming each bad key and what would be valid; `set_keys` were given by --set,
+    so their hints are written as --set assignments."""
+    given = set(set_keys)
+    return "; ".join(_describe_one(error, given) for error in exc.errors())
 
 
-def _describe_one(error: Mapping[str, Any]) -> str:
+def _describe_one(error: Mapping[str, Any], set_keys: Collection[str] = ()) -> str:
     location = ".".join(str(part) for part in error["loc"]) or "config"
     kind = error["type"]
     if kind == "extra_forbidden":
         return f"{location}: unknown key{_valid_keys_hint(error['loc'])}"
+    if kind in ("tuple_type", "list_type") and isinstance(error.get("input"), str):
+        return _list_needed(location, error["input"], via_set=location in set_keys)
     if kind == "missing":
         return f"{location}: required key is missing"
     message = str(error["msg"]).removeprefix("Value error, ")
@@ -317,6 +380,19 @@ def _describe_one(error: Mapping[str, Any]) -> str:
     return f"{location}: {message}"
 
 
+def _list_needed(location: str, given: str, via_set: bool) -> str:
+    """A bare word where a list is needed: show the list the user meant, written as they'd
+    write it (a --set assignment or a TOML line)."""
+    listed = _toml_list(given) if given.strip() else '["KO"]'
+    key = location.rpartition(".")[2]
+    example = f"--set '{location}={listed}'" if via_set else f"{key} = {listed}"
+    return f"{location}: needs a list, got {_short(given)}; use a TOML list: {example}"
+
+
+def _short(value: str, limit: int = 60) -> str:
+    return repr(value if len(value) <= limit else f"{value[:limit]}...")
+
+
 def _valid_keys_hint(loc: Sequence[Any]) -> str:
     model: type[BaseModel] = Config
     for part in loc[:-1]:
@@ -325,4 +401,7 @@ def _valid_keys_hint(loc: Sequence[Any]) -> str:
         if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
             return ""
         model = annotation
-    return f" (valid keys: {', '.join(model.model_fields)})"
+    valid = list(model.model_fields)
+    close = difflib.get_close_matches(str(loc[-1]), valid, n=1, cutoff=0.6)
+    guess = f"; did you mean {close[0]!r}?" if close else ""
+    return f"{guess} (valid keys: {', '.join(valid)})"

@@ -20,7 +20,7 @@ import pandas as pd
 
 from pipeline import manifest as run_manifest
 from pipeline.backtest.result import DAILY_COLUMNS, SUMMARY_COLUMNS, TickerResult
-from pipeline.config import Config, load_config
+from pipeline.config import Config, config_warnings, load_config
 from pipeline.data.cache import PriceCache
 from pipeline.data.download import DownloadReport, download_universe
 from pipeline.data.sources.registry import make_source
@@ -74,6 +74,8 @@ class StageClock:
 
 def run_data_stage(config: Config, cache: PriceCache, show_progress: bool = True) -> DownloadReport:
     """Bring every requested ticker's prices into the cache; failures are collected, not raised."""
+    for warning in config_warnings(config):
+        logger.warning(warning)
     source = make_source(config.data)
     universe = config.data.universe
     with progress_reporter("download", len(universe), enabled=show_progress) as progress:

@@ -69,12 +69,20 @@ class CsvSource:
         found = [path for path in found if path.is_file()]
         if not found:
             names = " or ".join(f"{ticker}{suffix}" for suffix in SUFFIXES)
-            raise DataError(f"no file {names} in {self.directory}")
+            raise DataError(f"no file {names} in {self.directory}{self._case_hint(ticker)}")
         if len(found) > 1:
             raise DataError(
                 f"both {found[0].name} and {found[1].name} in {self.directory}; keep only one"
             )
         return found[0]
+
+    def _case_hint(self, ticker: str) -> str:
+        """File names are case-sensitive: point at KO.csv when ko was asked for."""
+        for variant in dict.fromkeys((ticker.upper(), ticker.lower())):
+            for suffix in SUFFIXES:
+                if variant != ticker and (self.directory / f"{variant}{suffix}").is_file():
+                    return f"; {variant}{suffix} is there: list the ticker as {variant!r}"
+        return ""
 
 
 def read_price_file(path: Path) -> pd.DataFrame:
