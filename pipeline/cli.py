@@ -1,13 +1,15 @@
 """The `pipeline` command line. Only this module turns errors into exit codes.
 
 Exit codes (CONTRACT.md): 0 every ticker ok or skipped; 2 bad usage or config; 3 the run finished
-but a ticker failed; 4 another run holds the cache lock; 130 interrupted; 1 anything else.
+but a ticker failed; 4 another run holds the cache lock; 130 interrupted (Ctrl-C), 128 + N for
+signal N (143 for SIGTERM, 129 for SIGHUP); 1 anything else.
 """
 
 from __future__ import annotations
 
 import json
 import shutil
+import signal
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
@@ -20,6 +22,7 @@ import typer
 
 from pipeline.config import DEFAULT_CONFIG_PATH, Config, config_warnings, load_config
 from pipeline.errors import CacheLockedError, ConfigError, PipelineError
+from pipeline.interrupts import signal_number, terminate_as_interrupt
 from pipeline.logs import run_log, setup_console_logging
 
 EXIT_OK = 0
@@ -28,6 +31,7 @@ EXIT_USAGE = 2
 EXIT_TICKER_FAILED = 3
 EXIT_LOCKED = 4
 EXIT_INTERRUPTED = 130
+EXIT_SIGNAL_BASE = 128  # + the signal's number: 130 for Ctrl-C, 143 for SIGTERM
 
 app = typer.Typer(
     help=(
@@ -77,9 +81,10 @@ def exit_codes() -> Iterator[None]:
     except CacheLockedError as exc:
         _error(str(exc))
         raise typer.Exit(EXIT_LOCKED) from None
-    except KeyboardInterrupt:
-        _error("interrupted")
-        raise typer.Exit(EXIT_INTERRUPTED) from None
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (pipeline.interrupts)
+        signum = signal_number(exc)
+        _error("interrupted" if signum == signal.SIGINT else f"interrupted by {exc}")
+        raise typer.Exit(EXIT_SIGNAL_BASE + signum) from None
     except PipelineError as exc:  # raised on purpose, so it says what went wrong: one line
         _error(str(exc))
         raise typer.Exit(EXIT_FAILURE) from None
@@ -351,7 +356,7 @@ def tune(
     The data stage runs once first, so every timing starts from a warm cache; the config's
     mode and model are timed as they are. Prints the --set values to use.
     """
-    from pipeline.execution.sweep import format_sweep_table, sweep_execution
+    from pipeline.benchmarking.sweep import format_sweep_table, sweep_execution
 
     _setup_logging(quiet)
     with exit_codes():
@@ -403,4 +408,5 @@ def bench(
 
 
 def main() -> None:
-    app()
+    with terminate_as_interrupt():
+        app()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
 import re
 import tomllib
 from collections.abc import Collection, Iterable, Mapping, Sequence
@@ -119,6 +120,11 @@ class ModelConfig(_Section):
     def _params_fit_the_model(self) -> ModelConfig:
         from pipeline.backtest.models import check_model_params
 
+        bad = _first_non_finite(self.params)
+        if bad is not None:
+            key, value = bad
+            # C = inf validates in scikit-learn and then never converges: refuse it here.
+            raise _key_error(f"params.{key}", f"must be a finite number, got {value!r}")
         try:
             check_model_params(self.kind, self.params)
         except ValueError as exc:
@@ -141,7 +147,17 @@ class ExecutionConfig(_Section):
     workers: Literal["auto"] | int = "auto"
     chunksize: Literal["auto"] | int = "auto"
     dask_address: str | None = None
-    task_timeout_seconds: float | None = Field(None, gt=0)
+    # "auto": derived from the work (`tuning.task_timeout`); "off" (or None): no timeout.
+    task_timeout_seconds: float | Literal["auto", "off"] | None = "auto"
+
+    @field_validator("task_timeout_seconds", mode="before")
+    @classmethod
+    def _positive_seconds(cls, value: Any) -> Any:
+        if value is None or value in ("auto", "off"):
+            return value
+        if type(value) in (int, float) and math.isfinite(value) and value > 0:
+            return float(value)
+        raise ValueError(f"must be a number of seconds > 0, 'auto' or 'off', got {value!r}")
 
     @field_validator("workers", "chunksize", mode="before")
     @classmethod
@@ -195,6 +211,23 @@ def config_warnings(config: Config, today: date | None = None) -> list[str]:
             "the last session the source has"
         )
     return found
+
+
+def _first_non_finite(value: Any, key: str = "") -> tuple[str, float] | None:
+    """The first (dotted key, number) in `value` that is NaN or infinite, if any."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return key, value
+    if isinstance(value, Mapping):
+        items: Iterable[tuple[str, Any]] = ((str(k), v) for k, v in value.items())
+    elif isinstance(value, list | tuple):
+        items = ((str(i), v) for i, v in enumerate(value))
+    else:
+        return None
+    for name, item in items:
+        found = _first_non_finite(item, f"{key}.{name}" if key else name)
+        if found is not None:
+            return found
+    return None
 
 
 def _key_error(key: str, message: str) -> ValueError:

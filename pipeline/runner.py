@@ -24,7 +24,7 @@ from pipeline.config import Config, config_warnings, load_config
 from pipeline.data.cache import PriceCache
 from pipeline.data.download import DownloadReport, download_universe
 from pipeline.data.sources.registry import make_source
-from pipeline.execution.executors import Executor, make_executor
+from pipeline.execution.executors import Executor, collect_results, make_executor
 from pipeline.execution.jobs import TickerJob
 from pipeline.outputs import write_tables
 from pipeline.progress import progress_reporter
@@ -98,15 +98,9 @@ def run_backtest_stage(
     Results stream back as they finish and are returned in job order, with the executor's
     description (executor, workers, chunksize) for the manifest.
     """
-    results: list[TickerResult | None] = [None] * len(jobs)
     with progress_reporter("backtest", len(jobs), enabled=show_progress) as progress:
-        for index, result in executor.run(jobs):
-            results[index] = result
-            progress.advance()
-    missing = [job.ticker for job, result in zip(jobs, results, strict=True) if result is None]
-    if missing:
-        raise RuntimeError(f"executor returned no result for {', '.join(missing)}")
-    return [result for result in results if result is not None], executor.describe()
+        results = collect_results(jobs, executor.run(jobs), progress.advance)
+    return results, executor.describe()
 
 
 def assemble_summary(
@@ -181,13 +175,16 @@ def run_pipeline(
     clock = StageClock()
     cache = PriceCache(config.data.cache_dir)
     # One writer per cache; the backtest reads the files the download wrote, so it holds too.
-    with cache.lock(wait_seconds=lock_wait_seconds):
+    # The executor starts its workers before the download, so that they warm up meanwhile, and
+    # stops them when the block ends, however it ends.
+    with (
+        cache.lock(wait_seconds=lock_wait_seconds),
+        make_executor(
+            config.execution, config.backtest_settings, len(config.data.universe)
+        ) as executor,
+    ):
         universe = config.data.universe
         logger.info("run %s: %d tickers, config %s", run_dir, len(universe), config.digest())
-        executor = make_executor(
-            config.execution, config.backtest_settings, len(config.data.universe)
-        )
-        executor.prepare()
         with clock.stage("download"):
             downloads = run_data_stage(config, cache, show_progress)
         with clock.stage("backtest"):

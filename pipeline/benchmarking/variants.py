@@ -17,6 +17,7 @@ from multiprocessing.queues import Queue
 
 from pipeline.backtest.result import TickerResult
 from pipeline.config import BacktestSettings
+from pipeline.execution.executors import MissingResultsError, collect_results
 from pipeline.execution.jobs import TickerJob, run_job
 from pipeline.execution.pool import CrashProofPool
 
@@ -130,19 +131,15 @@ def run_crash_proof_pool(
 ) -> VariantRun:
     """Our pool, with the configured chunksize ("auto": sized from a pilot of one task per
     worker); reports the chunksize it used."""
-    pool = CrashProofPool(settings, plan.workers, plan.chunksize)
-    results: list[TickerResult | None] = [None] * len(jobs)
-    for index, result in pool.run(jobs):
-        results[index] = result
-    missing = [job.ticker for job, result in zip(jobs, results, strict=True) if result is None]
-    if missing:
-        raise VariantError(f"CrashProofPool returned no result for {', '.join(missing)}")
+    with CrashProofPool(settings, plan.workers, plan.chunksize) as pool:
+        try:
+            results = collect_results(jobs, pool.run(jobs))
+        except MissingResultsError as exc:
+            raise VariantError(f"CrashProofPool: {exc}") from None
     used = pool.describe()["chunksize"]
-    # "auto" that never left its pilot (fewer tasks than a second round) handed out chunks of 1.
+    # "auto" that never left its pilot (too few tasks for a second round) handed out chunks of 1.
     return VariantRun(
-        [r for r in results if r is not None],
-        workers=pool.stats.workers,
-        chunksize=used if isinstance(used, int) else 1,
+        results, workers=pool.stats.workers, chunksize=used if isinstance(used, int) else 1
     )
 
 

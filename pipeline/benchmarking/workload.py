@@ -6,7 +6,6 @@ first (once, untimed) and the cache stays locked while the jobs read it, as in a
 
 from __future__ import annotations
 
-import multiprocessing as mp
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -17,10 +16,8 @@ from pipeline.config import BacktestSettings, Config
 from pipeline.data.cache import PriceCache
 from pipeline.errors import PipelineError
 from pipeline.execution.jobs import TickerJob
+from pipeline.execution.worker import worker_context
 from pipeline.runner import plan_jobs, run_data_stage
-
-# The module every worker needs; a fork server that has imported it forks ready workers.
-WORKER_MODULE = "pipeline.execution.jobs"
 
 T = TypeVar("T")
 
@@ -73,14 +70,7 @@ def spread_sample(items: Sequence[T], size: int | None) -> list[T]:
 
 
 def forkserver_context() -> BaseContext:
-    """The start method every measured variant uses, CrashProofPool's own.
-
-    Why forkserver: the data stage ran threads in this process, and forking a process that has
-    threads can deadlock a child on a lock another thread held at the fork. Using it for every
-    variant (not only where it is needed) keeps their start-up costs comparable.
-    """
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    context = mp.get_context(method)
-    if method == "forkserver":
-        context.set_forkserver_preload([WORKER_MODULE])
-    return context
+    """The start method every measured variant uses, CrashProofPool's own (see
+    `execution.worker.worker_context`): using it for every variant, not only where it is
+    needed, keeps their start-up costs comparable."""
+    return worker_context()

@@ -8,8 +8,17 @@ the run fails or is interrupted.
 
 Dask costs a few milliseconds per task (about 3 ms measured on 2 cores, where the scheduler, the
 client and the workers share them), which is a third of a short ticker. So jobs travel in chunks:
-a pilot of single jobs, one per worker thread, measures the task time and `choose_chunksize` sizes
-the rest, as the process pool does.
+`execution.chunksize` of them, or with "auto" a pilot of single jobs, one per worker thread,
+measures the task time and sizes the rest (`tuning.ChunkPlan`, as the process pool does).
+
+`execution.task_timeout_seconds` is enforced on the worker: each task runs in a thread of its
+own, and one still running at the timeout fails its ticker ("timed out after N s", as in the
+pool); the rest of its chunk comes back unrun and is sent again. A thread cannot be killed, so
+the worker holding the runaway fit is restarted (by its nanny; a worker without one is named in
+a warning).
+
+A worker that dies (the OOM killer, a crash) is survived: the scheduler reruns its tasks. The
+run records each such death in the log and counts them in the manifest (`worker_restarts`).
 
 A worker's death counts against every task it held, running or queued (Dask's accounting), so a
 `KilledWorker` (after the scheduler's own retries) does not say which ticker killed it. Its
@@ -25,21 +34,22 @@ from __future__ import annotations
 
 import gc
 import logging
-import signal
+import threading
 import time
 import weakref
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from statistics import median
-from typing import TYPE_CHECKING, Any
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pipeline.backtest.result import TickerResult
 from pipeline.config import BacktestSettings
 from pipeline.errors import ConfigError, PipelineError
 from pipeline.execution.jobs import TickerJob, run_job
-from pipeline.execution.tuning import choose_chunksize
+from pipeline.execution.tuning import ChunkPlan, resolve_task_timeout
+from pipeline.execution.worker import Task, become_worker, keep_main_out_of_workers, run_guarded
 
 if TYPE_CHECKING:
     from dask.distributed import Client, Future
@@ -49,44 +59,87 @@ logger = logging.getLogger(__name__)
 CONNECT_TIMEOUT_SECONDS = 10.0
 # An external scheduler may be up before its workers; wait this long for the first one.
 WORKERS_TIMEOUT_SECONDS = 30.0
-# Dask's best practices ask for tasks of 100 ms or more; chunks aim a little above that.
-TARGET_CHUNK_SECONDS = 0.2
 # As in the process pool: a task that kills its worker is tried twice, then fails.
 LOCAL_ALLOWED_FAILURES = 1
 
-Task = Callable[[TickerJob, BacktestSettings], TickerResult]
 Chunk = tuple[tuple[int, TickerJob], ...]
-ChunkOutput = tuple[list[tuple[int, TickerResult]], float]
+
+
+class ChunkOutput(NamedTuple):
+    """What a chunk sends back: results, seconds, and after a timeout the jobs it did not run
+    and the worker whose thread still runs the timed-out task."""
+
+    results: list[tuple[int, TickerResult]]
+    seconds: float
+    unrun: Chunk = ()
+    timed_out: bool = False
+    stuck_worker: str | None = None
 
 
 class DaskClusterError(PipelineError, RuntimeError):
     """The Dask scheduler cannot be reached, has no workers, or was lost during the run."""
 
 
-def run_chunk(chunk: Chunk, settings: BacktestSettings, task: Task = run_job) -> ChunkOutput:
+def run_chunk(
+    chunk: Chunk,
+    settings: BacktestSettings,
+    task: Task = run_job,
+    timeout: float | None = None,
+) -> ChunkOutput:
     """`task` over one chunk of (job index, job) on one worker, and the seconds it took.
 
-    A task's exception fails its ticker, not the rest of the chunk.
+    A task's exception fails its ticker, not the rest of the chunk; so does a task still running
+    after `timeout` seconds, and the chunk then returns at once with the jobs it did not run.
     """
     started = time.perf_counter()
-    results = [(index, _run_guarded(task, job, settings)) for index, job in chunk]
-    return results, time.perf_counter() - started
+    results: list[tuple[int, TickerResult]] = []
+    for position, (index, job) in enumerate(chunk):
+        if timeout is None:
+            results.append((index, run_guarded(task, job, settings)))
+            continue
+        result = _run_with_timeout(task, job, settings, timeout)
+        if result is None:
+            reason = f"timed out after {timeout:g} s"
+            results.append((index, TickerResult(job.ticker, "failed", reason)))
+            unrun = chunk[position + 1 :]
+            seconds = time.perf_counter() - started
+            return ChunkOutput(results, seconds, unrun, True, _worker_address())
+        results.append((index, result))
+    return ChunkOutput(results, time.perf_counter() - started)
 
 
-def _run_guarded(task: Task, job: TickerJob, settings: BacktestSettings) -> TickerResult:
+def _run_with_timeout(
+    task: Task, job: TickerJob, settings: BacktestSettings, timeout: float
+) -> TickerResult | None:
+    """The task's result, or None when it is still running after `timeout` seconds."""
+    outcome: list[TickerResult] = []
+    thread = threading.Thread(
+        target=lambda: outcome.append(run_guarded(task, job, settings)),
+        name=f"task-{job.ticker}",
+        daemon=True,
+    )
+    thread.start()
+    thread.join(timeout)
+    return outcome[0] if outcome else None
+
+
+def _worker_address() -> str | None:
+    from distributed import get_worker
+
     try:
-        return task(job, settings)
-    except Exception as exc:
-        return TickerResult(job.ticker, "failed", f"{type(exc).__name__}: {exc}")
+        return get_worker().address
+    except ValueError:  # not on a worker (a test calling run_chunk directly)
+        return None
 
 
 def dask_setup(worker: Any) -> None:
     """Dask's preload hook, run in each worker process of the local cluster as it starts.
 
     Ctrl-C in a terminal reaches the whole process group; the client alone decides how to stop
-    (it closes the cluster), so the workers ignore it instead of printing tracebacks.
+    (it closes the cluster), so the workers ignore it instead of printing tracebacks. And a
+    worker dies with the process that started the cluster (`worker.become_worker`).
     """
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    become_worker()
 
 
 class DaskExecutor:
@@ -100,16 +153,33 @@ class DaskExecutor:
         address: str | None,
         chunksize: int | str = "auto",
         task: Task = run_job,
+        task_timeout: float | str | None = None,
     ) -> None:
         self.settings = settings
         self.workers = workers
         self.address = address
         self.chunksize = chunksize
         self.task = task
+        self.task_timeout = task_timeout
         self._threads = workers
         self._chosen_chunksize: int | None = chunksize if isinstance(chunksize, int) else None
         self._client: Client | None = None
         self._close: weakref.finalize | None = None
+        self._worker_deaths = 0
+        self._timeouts = 0
+        self._timeout_used: float | None = resolve_task_timeout(task_timeout, None)
+
+    def __enter__(self) -> DaskExecutor:
+        self.prepare()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()
 
     def prepare(self) -> None:
         """Start the local cluster, or connect to the scheduler, while the data stage runs.
@@ -119,6 +189,8 @@ class DaskExecutor:
         """
         if self._client is not None:
             return
+        if self.address is None:
+            keep_main_out_of_workers()
         stack = ExitStack()
         try:
             stack.enter_context(_quiet_distributed())
@@ -135,7 +207,9 @@ class DaskExecutor:
         self._client = None
 
     def run(self, jobs: Sequence[TickerJob]) -> Iterator[tuple[int, TickerResult]]:
-        """Yield (job index, result) for every job as its chunk finishes."""
+        """Yield (job index, result) for every job as its chunk finishes. Outside a `with`
+        block, the cluster is started for the run and closed after it."""
+        owned = self._client is None
         try:
             if not jobs:
                 return
@@ -145,7 +219,8 @@ class DaskExecutor:
             self.workers, self._threads = len(nthreads), sum(nthreads.values())
             yield from self._stream(self._client, jobs)
         finally:
-            self.close()
+            if owned:
+                self.close()
 
     def describe(self) -> dict[str, Any]:
         return {
@@ -154,7 +229,11 @@ class DaskExecutor:
             "threads": self._threads,
             "chunksize": self._chosen_chunksize or 1,
             "chunksize_setting": self.chunksize,
+            "task_timeout_seconds": self._timeout_used,
+            "task_timeout_setting": self.task_timeout,
             "dask_address": self.address,
+            "worker_restarts": self._worker_deaths,
+            "timeouts": self._timeouts,
         }
 
     @contextmanager
@@ -193,12 +272,17 @@ class DaskExecutor:
     ) -> Iterator[tuple[int, TickerResult]]:
         from dask.distributed import KilledWorker, as_completed
 
-        run = _RunState(deque(enumerate(jobs)), len(jobs), min(self._threads, len(jobs)))
+        plan = ChunkPlan(self.chunksize, len(jobs), min(self._threads, len(jobs)))
+        run = _RunState(deque(enumerate(jobs)), len(jobs), plan, started=time.time())
         finished = as_completed(loop=client.loop, with_results=True, raise_errors=False)
 
         def submit(chunk: Chunk) -> str:
-            future = client.submit(run_chunk, chunk, self.settings, self.task, pure=False)
+            self._timeout_used = resolve_task_timeout(self.task_timeout, plan.median_task_seconds)
+            future = client.submit(
+                run_chunk, chunk, self.settings, self.task, self._timeout_used, pure=False
+            )
             run.in_flight[future.key] = chunk
+            run.tickers[future.key] = [job.ticker for _, job in chunk]
             finished.add(future)
             return future.key
 
@@ -214,10 +298,7 @@ class DaskExecutor:
                 )
             outcome = _outcome(future, result)
             if not isinstance(outcome, BaseException):
-                results, seconds = outcome
-                run.seconds_per_task.append(seconds / len(chunk))
-                run.n_done += len(results)
-                yield from results
+                yield from self._take(run, chunk, outcome, client)
             elif isinstance(outcome, KilledWorker) and future.key not in run.solo:
                 logger.warning(
                     "dask: workers died holding %s; rerunning each alone at the end",
@@ -229,27 +310,71 @@ class DaskExecutor:
                 run.n_done += len(chunk)
                 yield from ((i, TickerResult(job.ticker, "failed", reason)) for i, job in chunk)
             self._submit_next(run, submit)
+        self._record_worker_deaths(client, run)
+
+    def _take(
+        self, run: _RunState, chunk: Chunk, output: ChunkOutput, client: Client
+    ) -> Iterator[tuple[int, TickerResult]]:
+        """A finished chunk's results; after a timeout, its unrun jobs go back in the queue
+        and the worker still running the timed-out task is restarted."""
+        if output.timed_out:
+            self._timeouts += 1
+            run.pending.extendleft(reversed(output.unrun))
+            _restart_worker(client, output.stuck_worker)
+        else:
+            run.plan.observe(output.seconds / len(chunk))
+        run.n_done += len(output.results)
+        yield from output.results
 
     def _submit_next(self, run: _RunState, submit: Callable[[Chunk], str]) -> None:
         """The pilot's single jobs until it has a sample per thread, then every remaining job
-        in chunks of the chosen size; when nothing else runs, the next suspect, alone."""
-        if run.pending and self._chosen_chunksize is None:
-            if len(run.seconds_per_task) < run.pilot_size:
-                for _ in range(min(run.pilot_size - len(run.in_flight), len(run.pending))):
-                    submit((run.pending.popleft(),))
-                return
-            self._chosen_chunksize = choose_chunksize(
-                median(run.seconds_per_task),
-                run.n_jobs,
-                self._threads,
-                target_chunk_seconds=TARGET_CHUNK_SECONDS,
-            )
-            logger.info("dask: chunksize %d chosen from the pilot", self._chosen_chunksize)
+        in chunks of the planned size; when nothing else runs, the next suspect, alone."""
+        if run.pending and run.plan.in_pilot:
+            for _ in range(min(run.plan.pilot_size - len(run.in_flight), len(run.pending))):
+                submit((run.pending.popleft(),))
+            return
         while run.pending:
-            size = min(self._chosen_chunksize or 1, len(run.pending))
+            size = min(run.plan.size(), len(run.pending))
             submit(tuple(run.pending.popleft() for _ in range(size)))
+        self._chosen_chunksize = run.plan.chosen
         if run.suspects and not run.in_flight:
             run.solo.add(submit((run.suspects.popleft(),)))
+
+    def _record_worker_deaths(self, client: Client, run: _RunState) -> None:
+        """Log every worker that died unexpectedly during the run, with the tickers it held,
+        and count them for the manifest; the scheduler reran their tasks."""
+        try:
+            events = client.get_events("all")
+        except Exception as exc:  # a scheduler that keeps no events: say so, do not fail
+            logger.warning("dask: cannot read the scheduler's events (%s)", exc)
+            return
+        for stamp, event in events:
+            if stamp < run.started or not isinstance(event, dict):
+                continue
+            if event.get("action") != "remove-worker" or event.get("expected"):
+                continue
+            keys = event.get("processing-tasks", ())
+            held = [ticker for key in keys for ticker in run.tickers.get(key, ())]
+            self._worker_deaths += 1
+            logger.warning(
+                "dask: worker %s died while running %s; its tasks were run again",
+                event.get("worker", "?"),
+                ", ".join(held) or "no ticker of this run",
+            )
+
+
+def _restart_worker(client: Client, address: str | None) -> None:
+    if address is None:
+        return
+    try:
+        client.restart_workers([address], raise_for_error=True)
+    except Exception as exc:
+        logger.warning(
+            "dask: worker %s still runs a timed-out task and could not be restarted (%s); "
+            "restart it by hand",
+            address,
+            exc,
+        )
 
 
 @dataclass
@@ -258,11 +383,12 @@ class _RunState:
 
     pending: deque[tuple[int, TickerJob]]
     n_jobs: int
-    pilot_size: int
+    plan: ChunkPlan
+    started: float
     in_flight: dict[str, Chunk] = field(default_factory=dict)
+    tickers: dict[str, list[str]] = field(default_factory=dict)
     suspects: deque[tuple[int, TickerJob]] = field(default_factory=deque)
     solo: set[str] = field(default_factory=set)
-    seconds_per_task: list[float] = field(default_factory=list)
     n_done: int = 0
 
 

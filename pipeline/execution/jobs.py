@@ -23,10 +23,14 @@ from pipeline.data.sources.base import ADJ_CLOSE, INDEX_NAME
 
 @dataclass(frozen=True, slots=True)
 class TickerJob:
+    """One ticker to backtest. `settings`, when given, replace the executor's for this job, so
+    one executor (one pool, one Dask cluster) can run jobs of several configurations."""
+
     ticker: str
     path: Path
     start: date
     end: date
+    settings: BacktestSettings | None = None
 
 
 def read_adjusted_close(path: Path, start: date, end: date) -> pd.Series:

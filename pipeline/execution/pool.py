@@ -7,25 +7,31 @@ pipe and the parent knows which chunk each worker holds, so a dead worker costs 
 it was running: that task is retried once in a fresh worker, then marked failed; the rest of its
 chunk is handed out again. A task over the timeout has its worker killed the same way.
 
-Start method: "forkserver". The download stage ran threads in this process, and forking a process
-that has threads can deadlock a child on a lock some other thread held. The fork server is a
-fresh single-threaded process that has imported the backtest code once, so workers are cheap
-forks of it that start with scikit-learn already loaded.
+Workers start by fork server (see `worker.worker_context`). The fork server is a process too and
+can die (the OOM killer, a stray kill): its workers then die with it (their parent-death signal)
+and their tickers are handed out again without counting as attempts, since nothing of theirs
+crashed; a new fork server is started, or, if that fails, workers are started by spawn.
+
+Lifecycle: `with CrashProofPool(...) as pool:` starts the workers at once (they warm up while the
+data stage runs) and stops every process it started when the block ends, however it ends; `run`
+may be called several times inside it. `run` outside a `with` block starts and stops the
+workers itself.
 """
 
 from __future__ import annotations
 
 import contextlib
 import logging
-import multiprocessing as mp
+import os
 import signal
 import time
 from collections import deque
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
+from multiprocessing.context import BaseContext
 from multiprocessing.process import BaseProcess
-from statistics import median
+from types import TracebackType
 from typing import Any
 
 import numpy as np
@@ -34,8 +40,17 @@ import pandas as pd
 from pipeline.backtest.result import TickerResult
 from pipeline.backtest.task import backtest_ticker
 from pipeline.config import BacktestSettings
+from pipeline.errors import PipelineError
 from pipeline.execution.jobs import TickerJob, run_job
-from pipeline.execution.tuning import choose_chunksize
+from pipeline.execution.tuning import ChunkPlan, resolve_task_timeout
+from pipeline.execution.worker import (
+    Task,
+    become_worker,
+    keep_main_out_of_workers,
+    parent_is_gone,
+    run_guarded,
+    worker_context,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -43,57 +58,54 @@ MAX_ATTEMPTS = 2  # the first run and one retry in a fresh worker
 PILOT_TASKS_PER_WORKER = 2
 _POLL_SECONDS = 0.5
 _SHUTDOWN_GRACE_SECONDS = 2.0
+# Workers that die before they are ready, in a row, before the pool gives up starting them.
+_MAX_START_FAILURES = 5
+_READY = "ready"
 
 
-def _start_method() -> str:
-    return "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-
-
-Task = Callable[[TickerJob, BacktestSettings], TickerResult]
+class PoolError(PipelineError, RuntimeError):
+    """The pool cannot start worker processes at all."""
 
 
 def _worker_loop(conn: Connection, task: Task, settings: BacktestSettings) -> None:
-    """Run chunks sent by the parent until told to stop or the parent is gone."""
-    # Ctrl-C reaches the whole process group; the parent alone decides how to stop.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    """Warm up, say so, then run chunks sent by the parent until told to stop or it is gone."""
+    parent = become_worker()
     _warm_up(settings)
-    while True:
-        try:
+    try:
+        conn.send(_READY)
+        while True:
             chunk = conn.recv()
-        except (EOFError, OSError):
-            return
-        if chunk is None:
-            return
-        for index, job in chunk:
-            started = time.perf_counter()
-            result = _run_guarded(task, job, settings)
-            conn.send((index, result, time.perf_counter() - started))
+            if chunk is None:
+                return
+            for index, job in chunk:
+                if parent_is_gone(parent):
+                    return
+                started = time.perf_counter()
+                result = run_guarded(task, job, settings)
+                conn.send((index, result, time.perf_counter() - started))
+    except (EOFError, OSError):  # the parent is gone or closed the pipe: nothing to report to
+        return
 
 
 def _warm_up(settings: BacktestSettings) -> None:
     """Pay a fresh worker's one-off costs (lazy imports, first calls) before timed work.
 
     Without it the pilot measures warm-up, not work: first tasks ran 5-10x slower than later
-    ones, and "auto" chose chunks far too small.
+    ones, and "auto" chose chunks far too small. A failure here is left to the real tasks.
     """
     days = pd.bdate_range("2000-01-03", periods=200)
     steps = np.resize(np.array([0.01, -0.012, 0.0, 0.007, -0.004, 0.011, -0.009]), len(days))
     prices = pd.Series(100.0 * np.exp(np.cumsum(steps)), index=days)
     toy = settings.backtest.model_copy(update={"mode": "in_sample", "min_eval_days": 1})
-    backtest_ticker("WARMUP", prices, settings.model_copy(update={"backtest": toy}))
-
-
-def _run_guarded(task: Task, job: TickerJob, settings: BacktestSettings) -> TickerResult:
-    try:
-        return task(job, settings)
-    except Exception as exc:  # a bug in one ticker's task must not take the worker down
-        return TickerResult(job.ticker, "failed", f"{type(exc).__name__}: {exc}")
+    with contextlib.suppress(Exception):
+        backtest_ticker("WARMUP", prices, settings.model_copy(update={"backtest": toy}))
 
 
 @dataclass
 class _Worker:
     process: BaseProcess
     conn: Connection
+    ready: bool = False
     chunk: deque[int] = field(default_factory=deque)
     task_started: float = 0.0
 
@@ -110,6 +122,7 @@ class PoolStats:
     chunksize: int | str
     start_method: str
     worker_restarts: int = 0
+    fork_server_restarts: int = 0
     chosen_chunksize: int | None = None
 
 
@@ -117,7 +130,8 @@ class CrashProofPool:
     """Run `task(job, settings)` over jobs on `workers` processes.
 
     `run` yields (job index, result) as results arrive; `task` must be a top-level function
-    (it is pickled by reference), `run_job` unless a test needs another.
+    (it is pickled by reference), `run_job` unless a test needs another. A job that carries its
+    own settings runs with them instead of `settings`.
     """
 
     def __init__(
@@ -125,40 +139,61 @@ class CrashProofPool:
         settings: BacktestSettings,
         workers: int,
         chunksize: int | str = "auto",
-        task_timeout: float | None = None,
+        task_timeout: float | str | None = None,
         task: Task = run_job,
     ) -> None:
         self.task = task
         self.settings = settings
         self.chunksize = chunksize
         self.task_timeout = task_timeout
-        self.context = mp.get_context(_start_method())
-        if self.context.get_start_method() == "forkserver":
-            self.context.set_forkserver_preload(["pipeline.execution.jobs"])
+        self.context: BaseContext = worker_context()
         self.stats = PoolStats(workers, chunksize, self.context.get_start_method())
         self._workers: list[_Worker] = []
-        self._task_seconds: list[float] = []
+        self._start_failures = 0
+        self._plan: ChunkPlan | None = None
 
-    def run(self, jobs: Sequence[TickerJob]) -> Iterator[tuple[int, TickerResult]]:
-        queue: deque[int] = deque(range(len(jobs)))
-        attempts = [0] * len(jobs)
-        self._workers = [self._spawn() for _ in range(min(self.stats.workers, len(jobs)))]
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def __enter__(self) -> CrashProofPool:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self._kill_all()
+
+    def start(self, workers: int | None = None) -> None:
+        """Start the workers now, so that their start and warm-up overlap other work."""
+        if self._workers:
+            return
+        keep_main_out_of_workers()
+        count = self.stats.workers if workers is None else min(workers, self.stats.workers)
         try:
-            while queue or any(worker.busy for worker in self._workers):
-                self._dispatch(queue, jobs)
-                yield from self._collect(queue, attempts, jobs)
+            self._workers = [self._spawn() for _ in range(max(1, count))]
         except BaseException:
-            # Ctrl-C, or the consumer stopped early: no worker may outlive the run.
             self._kill_all()
             raise
-        self._shutdown()
+
+    def close(self) -> None:
+        """Ask idle workers to stop, kill what does not within a grace period; safe twice."""
+        for worker in self._workers:
+            with contextlib.suppress(OSError, ValueError):
+                worker.conn.send(None)
+        deadline = time.monotonic() + _SHUTDOWN_GRACE_SECONDS
+        for worker in self._workers:
+            worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
+        self._kill_all()
 
     def prepare(self) -> None:
-        """Start the fork server now, so its imports overlap the download stage."""
-        if self.stats.start_method == "forkserver":
-            from multiprocessing import forkserver
-
-            forkserver.ensure_running()
+        """Start the workers (the old name of `start`)."""
+        self.start()
 
     def describe(self) -> dict[str, Any]:
         chunksize = self.stats.chosen_chunksize or self.chunksize
@@ -169,38 +204,69 @@ class CrashProofPool:
             "chunksize_setting": self.chunksize,
             "start_method": self.stats.start_method,
             "worker_restarts": self.stats.worker_restarts,
+            "fork_server_restarts": self.stats.fork_server_restarts,
+            "task_timeout_seconds": self._timeout(),
+            "task_timeout_setting": self.task_timeout,
         }
 
+    # --- a run ----------------------------------------------------------------------------
+
+    def run(self, jobs: Sequence[TickerJob]) -> Iterator[tuple[int, TickerResult]]:
+        owned = not self._workers
+        if not jobs:
+            return
+        self.start(workers=len(jobs))
+        queue: deque[int] = deque(range(len(jobs)))
+        attempts = [0] * len(jobs)
+        plan = ChunkPlan(self.chunksize, len(jobs), len(self._workers), PILOT_TASKS_PER_WORKER)
+        self._plan = plan
+        try:
+            while queue or any(worker.busy for worker in self._workers):
+                self._dispatch(queue, jobs, plan)
+                if isinstance(self.chunksize, str) and plan.chosen is not None:
+                    self.stats.chosen_chunksize = plan.chosen
+                yield from self._collect(queue, attempts, jobs, plan)
+        except BaseException:
+            # Ctrl-C, SIGTERM, or the consumer stopped early: no worker may outlive the run.
+            self._kill_all()
+            raise
+        if owned:
+            self.close()
+
     def _spawn(self) -> _Worker:
-        parent_end, child_end = self.context.Pipe(duplex=True)
-        process = self.context.Process(
-            target=_worker_loop, args=(child_end, self.task, self.settings), daemon=True
-        )
-        process.start()
-        child_end.close()
-        return _Worker(process, parent_end)
-
-    def _current_chunksize(self, remaining: int) -> int:
-        if isinstance(self.chunksize, int):
-            return self.chunksize
-        # Pilot: single tasks until each worker has timed PILOT_TASKS_PER_WORKER of them (the
-        # first call in a fresh worker pays one-off warm-up costs), then size chunks from the
-        # median time the workers measured, which leaves out the pipes and the queueing.
-        if len(self._task_seconds) < PILOT_TASKS_PER_WORKER * len(self._workers):
-            return 1
-        if self.stats.chosen_chunksize is None:
-            total = remaining + len(self._task_seconds)
-            self.stats.chosen_chunksize = choose_chunksize(
-                median(self._task_seconds), total, len(self._workers)
+        """A new worker process; by spawn if the fork server cannot be started."""
+        error: BaseException | None = None
+        for attempt in range(3):
+            parent_end, child_end = self.context.Pipe(duplex=True)
+            process = self.context.Process(
+                target=_worker_loop, args=(child_end, self.task, self.settings), daemon=True
             )
-            logger.info("pool: chunksize %d chosen from the pilot", self.stats.chosen_chunksize)
-        return self.stats.chosen_chunksize
-
-    def _dispatch(self, queue: deque[int], jobs: Sequence[TickerJob]) -> None:
-        for worker in self._workers:
-            if worker.busy or not queue:
+            try:
+                process.start()
+            except (OSError, EOFError) as exc:
+                error = exc
+                parent_end.close()
+                if attempt == 0 and self._server_is_dead(wait_seconds=1.0):
+                    continue  # the next start finds it dead and starts a new one
+                self._fall_back_to_spawn(exc)
                 continue
-            size = self._current_chunksize(len(queue))
+            finally:
+                child_end.close()
+            return _Worker(process, parent_end)
+        raise PoolError(f"cannot start worker processes for the backtest: {error}")
+
+    def _fall_back_to_spawn(self, error: BaseException) -> None:
+        if self.context.get_start_method() == "spawn":
+            raise PoolError(f"cannot start worker processes for the backtest: {error}") from None
+        logger.warning("pool: cannot start a fork server (%s); starting workers by spawn", error)
+        self.context = worker_context("spawn")
+        self.stats.start_method = "spawn"
+
+    def _dispatch(self, queue: deque[int], jobs: Sequence[TickerJob], plan: ChunkPlan) -> None:
+        for worker in self._workers:
+            if worker.busy or not worker.ready or not queue:
+                continue
+            size = plan.size()
             chunk = [queue.popleft() for _ in range(min(size, len(queue)))]
             worker.chunk.extend(chunk)
             worker.task_started = time.monotonic()
@@ -212,32 +278,51 @@ class CrashProofPool:
                 queue.extendleft(reversed(chunk))
                 self._respawn(worker)
 
+    def _timeout(self) -> float | None:
+        median = self._plan.median_task_seconds if self._plan is not None else None
+        return resolve_task_timeout(self.task_timeout, median)
+
+    def _wait_seconds(self) -> float:
+        """Until the next poll, or sooner when a running task reaches its timeout then."""
+        timeout = self._timeout()
+        if timeout is None:
+            return _POLL_SECONDS
+        deadlines = [w.task_started + timeout for w in self._workers if w.busy]
+        if not deadlines:
+            return _POLL_SECONDS
+        return min(_POLL_SECONDS, max(0.0, min(deadlines) - time.monotonic()) + 0.001)
+
     def _collect(
-        self, queue: deque[int], attempts: list[int], jobs: Sequence[TickerJob]
+        self, queue: deque[int], attempts: list[int], jobs: Sequence[TickerJob], plan: ChunkPlan
     ) -> Iterator[tuple[int, TickerResult]]:
-        busy = [worker for worker in self._workers if worker.busy]
-        ready = set(
-            wait(
-                [w.conn for w in busy] + [w.process.sentinel for w in busy],
-                timeout=_POLL_SECONDS,
-            )
-        )
-        for worker in busy:
-            yield from self._drain(worker)
-            if worker.busy and worker.process.sentinel in ready:
+        watched = [worker for worker in self._workers if worker.busy or not worker.ready]
+        handles = [w.conn for w in watched] + [w.process.sentinel for w in watched]
+        ready = set(wait(handles, timeout=self._wait_seconds()))
+        died = [w for w in watched if w.process.sentinel in ready]
+        if died and self._fork_server_died(died):
+            self._restart_fork_server(queue)
+            return
+        for worker in watched:
+            yield from self._drain(worker, plan)
+            if worker.process.sentinel in ready and (worker.busy or not worker.ready):
                 yield from self._replace(worker, queue, attempts, jobs, self._death_reason(worker))
             elif worker.busy and self._overdue(worker):
                 index = worker.chunk.popleft()
                 worker.process.kill()
                 yield from self._replace(worker, queue, attempts, jobs, None)
-                reason = f"timed out after {self.task_timeout:g} s"
+                reason = f"timed out after {self._timeout():g} s"
                 yield index, TickerResult(jobs[index].ticker, "failed", reason)
 
-    def _drain(self, worker: _Worker) -> Iterator[tuple[int, TickerResult]]:
+    def _drain(self, worker: _Worker, plan: ChunkPlan) -> Iterator[tuple[int, TickerResult]]:
         try:
-            while worker.busy and worker.conn.poll():
-                index, result, seconds = worker.conn.recv()
-                self._task_seconds.append(seconds)
+            while worker.conn.poll():
+                message = worker.conn.recv()
+                if message == _READY:
+                    worker.ready = True
+                    self._start_failures = 0
+                    continue
+                index, result, seconds = message
+                plan.observe(seconds)
                 worker.task_started = time.monotonic()
                 worker.chunk.remove(index)
                 yield index, result
@@ -245,9 +330,10 @@ class CrashProofPool:
             return
 
     def _overdue(self, worker: _Worker) -> bool:
-        if self.task_timeout is None:
+        timeout = self._timeout()
+        if timeout is None:
             return False
-        return time.monotonic() - worker.task_started > self.task_timeout
+        return time.monotonic() - worker.task_started >= timeout
 
     @staticmethod
     def _death_reason(worker: _Worker) -> str:
@@ -267,6 +353,13 @@ class CrashProofPool:
     ) -> Iterator[tuple[int, TickerResult]]:
         """Swap a dead or killed worker for a fresh one; requeue or fail what it held."""
         lost = list(worker.chunk)
+        if not worker.ready and not lost:
+            self._start_failures += 1
+            if self._start_failures >= _MAX_START_FAILURES:
+                raise PoolError(
+                    f"worker processes die as they start ({death}, {self._start_failures} "
+                    "times in a row)"
+                )
         if death is not None and lost:
             running, lost = lost[0], lost[1:]
             attempts[running] += 1
@@ -282,29 +375,83 @@ class CrashProofPool:
         self._respawn(worker)
 
     def _respawn(self, worker: _Worker) -> None:
-        worker.conn.close()
-        if worker.process.is_alive():
-            worker.process.kill()
-        worker.process.join()
+        self._stop(worker)
         self._workers[self._workers.index(worker)] = self._spawn()
         self.stats.worker_restarts += 1
 
+    # --- the fork server ------------------------------------------------------------------
+
+    def _fork_server_died(self, died: Sequence[_Worker]) -> bool:
+        """Whether workers died because their fork server did: it reports each worker's end
+        on the worker's sentinel, so a dead server leaves them all closed with no exit code
+        (multiprocessing then says 255)."""
+        if self.context.get_start_method() != "forkserver":
+            return False
+        if any(worker.process.exitcode != 255 for worker in died):
+            return False
+        sentinels = [worker.process.sentinel for worker in self._workers]
+        if len(wait(sentinels, timeout=0)) < len(sentinels):
+            return False
+        return self._server_is_dead(wait_seconds=1.0)
+
+    @staticmethod
+    def _server_is_dead(wait_seconds: float) -> bool:
+        from multiprocessing import forkserver
+
+        import psutil
+
+        pid = forkserver._forkserver._forkserver_pid
+        if pid is None:
+            return False
+        # Its pipes close as it exits, a moment before the kernel marks it dead.
+        deadline = time.monotonic() + wait_seconds
+        while True:
+            try:
+                if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                    return True
+            except psutil.NoSuchProcess:
+                return True
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+
+    def _restart_fork_server(self, queue: deque[int]) -> None:
+        """Every worker died with the fork server: hand their tickers out again, uncounted
+        (nothing of theirs crashed), and start new workers through a new fork server."""
+        held = sorted(index for worker in self._workers for index in worker.chunk)
+        logger.warning(
+            "pool: the fork server died; starting a new one and %d workers (%d tickers they "
+            "held are handed out again)",
+            len(self._workers),
+            len(held),
+        )
+        queue.extendleft(reversed(held))
+        for worker in self._workers:
+            worker.chunk.clear()
+            # The dead server cannot report its workers' ends: kill them by pid to be sure.
+            with contextlib.suppress(OSError):
+                if worker.process.pid is not None:
+                    os.kill(worker.process.pid, signal.SIGKILL)
+            self._stop(worker)
+        self.stats.fork_server_restarts += 1
+        self._workers = [self._spawn() for _ in self._workers]
+
+    # --- stopping -------------------------------------------------------------------------
+
+    @staticmethod
+    def _stop(worker: _Worker) -> None:
+        worker.conn.close()
+        if worker.process.is_alive():
+            worker.process.kill()
+        worker.process.join(timeout=_SHUTDOWN_GRACE_SECONDS)
+
     def _kill_all(self) -> None:
         for worker in self._workers:
-            if worker.process.is_alive():
-                worker.process.kill()
-        for worker in self._workers:
-            worker.process.join()
-            worker.conn.close()
-
-    def _shutdown(self) -> None:
+            with contextlib.suppress(OSError, ValueError):
+                if worker.process.is_alive():
+                    worker.process.kill()
         for worker in self._workers:
             with contextlib.suppress(OSError, ValueError):
-                worker.conn.send(None)
-        deadline = time.monotonic() + _SHUTDOWN_GRACE_SECONDS
-        for worker in self._workers:
-            worker.process.join(timeout=max(0.0, deadline - time.monotonic()))
-            if worker.process.is_alive():
-                worker.process.kill()
-                worker.process.join()
-            worker.conn.close()
+                worker.process.join(timeout=_SHUTDOWN_GRACE_SECONDS)
+                worker.conn.close()
+        self._workers = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from types import TracebackType
 from typing import Any
 
 from pipeline.backtest.result import TickerResult
@@ -14,13 +15,23 @@ class SerialExecutor:
     def __init__(self, settings: BacktestSettings) -> None:
         self.settings = settings
 
-    def run(self, jobs: Sequence[TickerJob]) -> Iterator[tuple[int, TickerResult]]:
-        """Yield (job index, result) in job order."""
-        for index, job in enumerate(jobs):
-            yield index, run_job(job, self.settings)
+    def __enter__(self) -> SerialExecutor:
+        return self
 
-    def prepare(self) -> None:
-        """Nothing to start."""
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        """Nothing was started."""
+
+    def run(self, jobs: Sequence[TickerJob]) -> Iterator[tuple[int, TickerResult]]:
+        """Yield (job index, result) in job order. Unlike the pools, a task's exception is
+        raised here, where a debugger can see it."""
+        for index, job in enumerate(jobs):
+            own = job.settings if job.settings is not None else self.settings
+            yield index, run_job(job, own)
 
     def describe(self) -> dict[str, Any]:
         return {"executor": "serial", "workers": 1, "chunksize": 1}

@@ -34,3 +34,9 @@ def misbehaving_task(job: TickerJob, settings: BacktestSettings) -> TickerResult
     if job.ticker.startswith("HANG"):
         time.sleep(60)
     return echo_task(job, settings)
+
+
+def settings_task(job: TickerJob, settings: BacktestSettings) -> TickerResult:
+    """An ok result saying which settings it ran with (their lags), and where."""
+    metrics = {"lags": settings.features.lags, "pid": os.getpid()}
+    return TickerResult(job.ticker, "ok", metrics=metrics)

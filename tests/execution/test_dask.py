@@ -322,11 +322,12 @@ def test_a_local_cluster_is_quiet_and_leaves_nothing_behind(
         with contextlib.suppress(OSError):
             dashboard_port.bind(("127.0.0.1", 8787))
             dashboard_port.listen()
-        executor = DaskExecutor(SETTINGS, 2, None, task=echo_task)
-        executor.prepare()  # as the runner does, before the download
-        assert len(new_children(before)) >= 2, "prepare started no worker processes"
-        tickers = [f"T{i:02d}" for i in range(12)]
-        assert run_all(executor, jobs_for(tickers, tmp_path)) == {t: ("ok", "") for t in tickers}
+        # Entered as the runner does, before the download; left after the run.
+        with DaskExecutor(SETTINGS, 2, None, task=echo_task) as executor:
+            assert len(new_children(before)) >= 2, "entering started no worker processes"
+            tickers = [f"T{i:02d}" for i in range(12)]
+            expected = {t: ("ok", "") for t in tickers}
+            assert run_all(executor, jobs_for(tickers, tmp_path)) == expected
     described = executor.describe()
     assert (described["workers"], described["threads"], described["dask_address"]) == (2, 2, None)
     assert children_gone(before), [child.cmdline() for child in new_children(before)]

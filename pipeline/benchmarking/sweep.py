@@ -22,11 +22,10 @@ from typing import Any
 
 from pipeline.benchmarking.workload import cached_workload, spread_sample
 from pipeline.config import BacktestSettings, Config, ExecutionConfig
-from pipeline.execution.executors import make_executor
+from pipeline.execution.executors import collect_results, make_executor
 from pipeline.execution.jobs import TickerJob, run_job
 from pipeline.execution.tuning import resolve_workers, usable_cpu_count
 from pipeline.progress import ProgressSink, progress_reporter
-from pipeline.runner import run_backtest_stage
 
 logger = logging.getLogger(__name__)
 
@@ -204,9 +203,10 @@ def time_stage(
         update={"executor": "pool", "workers": workers, "chunksize": chunksize}
     )
     clock = time.perf_counter()
-    executor = make_executor(pool, settings, len(jobs))
-    _, described = run_backtest_stage(jobs, executor, show_progress=False)
+    with make_executor(pool, settings, len(jobs)) as executor:
+        collect_results(jobs, executor.run(jobs))
     seconds = time.perf_counter() - clock
+    described = executor.describe()
     used = described["chunksize"]
     # "auto" that never left its pilot (too few tasks for a second round) handed out 1 at a time.
     return seconds, used if isinstance(used, int) else 1

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipeline.config import Config, load_config
-from pipeline.execution.sweep import (
+from pipeline.benchmarking.sweep import (
     AUTO_TARGET_GAP,
     AutoRun,
     SweepPoint,
@@ -21,6 +20,7 @@ from pipeline.execution.sweep import (
     sample_config,
     sweep_execution,
 )
+from pipeline.config import Config, load_config
 from pipeline.execution.tuning import usable_cpu_count
 from tests.conftest import synthetic_raw_config
 
