@@ -255,6 +255,52 @@ def test_jobs_travel_in_chunks(
     assert (described["chunksize"], described["chunksize_setting"]) == (expected, setting)
 
 
+def test_a_task_over_the_timeout_fails_and_its_chunk_mates_finish(
+    dask_cluster: str, tmp_path: Path
+) -> None:
+    """chunksize and task_timeout_seconds both honoured: HANG1 fails with the pool's reason,
+    the rest of its chunk is sent again, the worker stuck in it is restarted."""
+    executor = DaskExecutor(
+        SETTINGS, 2, dask_cluster, chunksize=3, task=misbehaving_task, task_timeout=1.0
+    )
+    tickers = ["A", "HANG1", "B", "C", "D", "E"]
+    started = time.monotonic()
+    outcome = run_all(executor, jobs_for(tickers, tmp_path))
+    assert time.monotonic() - started < 50, "the hung task was waited for, not timed out"
+    assert outcome.pop("HANG1") == ("failed", "timed out after 1 s")
+    assert outcome == {t: ("ok", "") for t in "ABCDE"}
+    described = executor.describe()
+    assert (described["chunksize"], described["timeouts"]) == (3, 1)
+    assert described["task_timeout_seconds"] == 1.0
+    with connect_scheduler(dask_cluster, workers_timeout=START_TIMEOUT_SECONDS) as client:
+        client.wait_for_workers(2, timeout=START_TIMEOUT_SECONDS)
+
+
+def test_a_worker_death_is_logged_and_counted(
+    dask_cluster: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """ONCE1 kills its worker on the first try; Dask reruns it. The run says so."""
+    executor = DaskExecutor(SETTINGS, 2, dask_cluster, chunksize=1, task=misbehaving_task)
+    with caplog.at_level("WARNING", logger=dask_executor.__name__):
+        outcome = run_all(executor, jobs_for(["A", "ONCE1", "B"], tmp_path))
+    assert outcome == {t: ("ok", "") for t in ("A", "ONCE1", "B")}
+    assert executor.describe()["worker_restarts"] >= 1
+    assert "died while running" in caplog.text and "ONCE1" in caplog.text, caplog.text
+    with connect_scheduler(dask_cluster, workers_timeout=START_TIMEOUT_SECONDS) as client:
+        client.wait_for_workers(2, timeout=START_TIMEOUT_SECONDS)
+
+
+def test_the_execution_settings_reach_the_dask_executor() -> None:
+    from pipeline.config import ExecutionConfig
+    from pipeline.execution.executors import make_executor
+
+    execution = ExecutionConfig(executor="dask", workers=1, chunksize=3, task_timeout_seconds=2)
+    executor = make_executor(execution, SETTINGS, n_jobs=10)
+    assert isinstance(executor, DaskExecutor)
+    assert (executor.chunksize, executor.task_timeout) == (3, 2.0)
+    assert executor.describe()["chunksize_setting"] == 3
+
+
 # --- addresses that do not lead to a usable cluster --------------------------------------------
 
 
