@@ -68,6 +68,7 @@ def workload(tmp_path: Path) -> Iterator[tuple[Workload, Config]]:
         yield loaded, config
 
 
+@pytest.mark.slow
 def test_the_bench_runs_every_variant_under_both_fits(bench: BenchResult) -> None:
     measured = {(timing.variant, timing.fit) for timing in bench.timings}
     assert measured == {(variant.name, fit) for variant in VARIANTS for fit in FITS}
@@ -75,11 +76,13 @@ def test_the_bench_runs_every_variant_under_both_fits(bench: BenchResult) -> Non
     assert bench.tickers == ("SYN000", "SYN001", "SYN002")
 
 
+@pytest.mark.slow
 def test_every_variant_returns_the_sequential_results_exactly(bench: BenchResult) -> None:
     assert bench.identical, bench.mismatches
     assert bench.fast_vs_plain["tickers"] == 3
 
 
+@pytest.mark.slow
 def test_the_pools_use_the_configured_workers(bench: BenchResult) -> None:
     workers = {(t.variant, t.fit): t.workers for t in bench.timings}
     assert workers[("sequential", "fast")] == 1
@@ -88,6 +91,7 @@ def test_the_pools_use_the_configured_workers(bench: BenchResult) -> None:
     assert bench.start_method in {"forkserver", "spawn"}
 
 
+@pytest.mark.slow
 def test_process_per_ticker_returns_every_result(workload: tuple[Workload, Config]) -> None:
     # The article's processes wrote into a global dict, which stayed empty in the parent
     # (METHOD.md, bug 3); here every ticker's result must come back through the queue.
@@ -185,6 +189,7 @@ def test_paired_speedup(serial: tuple[float, ...], own: tuple[float, ...], expec
     assert paired_speedup(serial, own) == pytest.approx(expected)
 
 
+@pytest.mark.slow
 def test_the_table_names_every_variant_and_fit(bench: BenchResult) -> None:
     table = format_bench_table(bench)
     lines = table.splitlines()
@@ -195,6 +200,7 @@ def test_the_table_names_every_variant_and_fit(bench: BenchResult) -> None:
     assert "not a forecast" in table  # in_sample is labelled as such
 
 
+@pytest.mark.slow
 def test_the_table_reports_a_mismatch(bench: BenchResult) -> None:
     broken = BenchResult(**{**bench.__dict__, "mismatches": ("pool_map (fast fit, repeat 1)",)})
     assert "results identical across variants: NO: pool_map (fast fit, repeat 1)" in (
@@ -202,6 +208,7 @@ def test_the_table_reports_a_mismatch(bench: BenchResult) -> None:
     )
 
 
+@pytest.mark.slow
 def test_outputs_hold_the_figures_and_the_machine_but_no_path(
     bench: BenchResult, tmp_path: Path
 ) -> None:

@@ -212,6 +212,7 @@ def two_ticker_pool_config(tmp_path: Path) -> str:
     return str(config)
 
 
+@pytest.mark.slow
 def test_tune_prints_the_sweep_and_a_recommendation(tmp_path: Path) -> None:
     result = runner.invoke(app, ["tune", two_ticker_pool_config(tmp_path), "--quiet"])
     assert result.exit_code == 0, result.output
@@ -221,6 +222,7 @@ def test_tune_prints_the_sweep_and_a_recommendation(tmp_path: Path) -> None:
     assert "2 tickers, in_sample" in result.stdout
 
 
+@pytest.mark.slow
 def test_bench_prints_every_variant_and_writes_json_and_chart(tmp_path: Path) -> None:
     out = tmp_path / "bench"
     result = runner.invoke(

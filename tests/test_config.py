@@ -212,6 +212,7 @@ def test_shipped_configs_are_valid(name: str, monkeypatch: pytest.MonkeyPatch) -
     assert config.data.universe
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "module", ["pipeline.backtest.models", "pipeline.execution.pool", "pipeline.config"], ids=str
 )

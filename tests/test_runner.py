@@ -87,6 +87,7 @@ def test_overrides_apply_in_the_notebook_entry(tmp_path: Path) -> None:
     assert result.manifest["config"]["backtest"]["mode"] == "in_sample"
 
 
+@pytest.mark.slow
 def test_pool_workers_return_their_results(tmp_path: Path) -> None:
     """The article's bug 3: workers wrote into a global dict, so the parent saw nothing."""
     raw = synthetic_config(tmp_path)

@@ -152,6 +152,7 @@ def test_fast_path_matches_the_plain_fit_with_many_flat_days(
     np.testing.assert_array_equal(fast, plain)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("window", ["expanding", "rolling"])
 def test_fast_path_matches_the_plain_fit_walking_forward_on_real_prices(
     window: str, sample_prices, make_settings

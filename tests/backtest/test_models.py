@@ -114,6 +114,7 @@ CLAIMS = [
 ]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("kind", "params", "exact"),
     CLAIMS,

@@ -102,6 +102,7 @@ def test_sample_config_spreads_over_the_universe(tmp_path: Path) -> None:
     assert sample_config(config, 10).data.universe == config.data.universe
 
 
+@pytest.mark.slow
 def test_the_sweep_covers_every_worker_count_and_chunksize(sweep: SweepResult) -> None:
     assert sweep.tickers == ("SYN000", "SYN001")  # the sample of 2
     max_workers = min(usable_cpu_count(), 2)
@@ -112,6 +113,7 @@ def test_the_sweep_covers_every_worker_count_and_chunksize(sweep: SweepResult) -
     assert sweep.auto.chosen_chunksize >= 1 and len(sweep.auto.seconds) == 1
 
 
+@pytest.mark.slow
 def test_the_table_marks_the_best_and_shows_auto(sweep: SweepResult) -> None:
     table = format_sweep_table(sweep)
     best_lines = [line for line in table.splitlines() if line.endswith("<- best")]

@@ -248,6 +248,7 @@ KILLED_WRITER = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(os.name != "posix", reason="SIGKILL and pid checks are POSIX")
 def test_writer_killed_mid_write_leaves_old_file_and_next_open_cleans_up(
     cache_with_old_file: tuple[PriceCache, pd.DataFrame],

@@ -45,6 +45,7 @@ def test_same_seed_same_prices() -> None:
         pd.testing.assert_frame_equal(first.fetch(ticker, *WIDE), second.fetch(ticker, *WIDE))
 
 
+@pytest.mark.slow
 def test_same_prices_in_another_process_with_another_hash_seed() -> None:
     code = (
         "from datetime import date\n"

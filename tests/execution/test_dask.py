@@ -205,6 +205,7 @@ def children_gone(before: set[int], within: float = STOP_TIMEOUT_SECONDS) -> boo
 # --- a real scheduler and workers --------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_run_on_a_real_cluster_equals_the_pool(dask_cluster: str, tmp_path: Path) -> None:
     config = synthetic_config(tmp_path)
     pooled = run_backtest(config, ["execution.executor=pool"])
@@ -220,6 +221,7 @@ def test_a_run_on_a_real_cluster_equals_the_pool(dask_cluster: str, tmp_path: Pa
     assert (execution["workers"], execution["threads"]) == (2, 2)
 
 
+@pytest.mark.slow
 def test_a_task_that_raises_fails_only_its_ticker(dask_cluster: str, tmp_path: Path) -> None:
     executor = DaskExecutor(SETTINGS, 2, dask_cluster, chunksize=2, task=misbehaving_task)
     outcome = run_all(executor, jobs_for(["A", "RAISE1", "B", "C"], tmp_path))
@@ -227,6 +229,7 @@ def test_a_task_that_raises_fails_only_its_ticker(dask_cluster: str, tmp_path: P
     assert {outcome[t][0] for t in "ABC"} == {"ok"}
 
 
+@pytest.mark.slow
 def test_a_ticker_that_kills_its_worker_fails_alone(dask_cluster: str, tmp_path: Path) -> None:
     """KILL1 kills every worker that runs it, and Dask blames A, in the same chunk, as much.
     Rerun alone, A comes through and KILL1 fails."""
@@ -240,6 +243,7 @@ def test_a_ticker_that_kills_its_worker_fails_alone(dask_cluster: str, tmp_path:
         client.wait_for_workers(2, timeout=START_TIMEOUT_SECONDS)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("setting", "expected"), [("auto", 25), (7, 7)], ids=["auto-from-pilot", "fixed"]
 )
@@ -328,6 +332,7 @@ def test_a_malformed_address_is_a_config_error(tmp_path: Path, address: str) -> 
         run_backtest(synthetic_config(tmp_path), overrides)
 
 
+@pytest.mark.slow
 def test_a_scheduler_without_workers_is_named() -> None:
     from dask.distributed import LocalCluster
 
@@ -339,6 +344,7 @@ def test_a_scheduler_without_workers_is_named() -> None:
         pass
 
 
+@pytest.mark.slow
 def test_losing_the_scheduler_mid_run_fails_the_run(tmp_path: Path) -> None:
     """Not a ticker's failure: the run stops with a clear error instead of failing them all."""
     from dask.distributed import LocalCluster
@@ -359,6 +365,7 @@ def test_losing_the_scheduler_mid_run_fails_the_run(tmp_path: Path) -> None:
 # --- a local cluster ---------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_local_cluster_is_quiet_and_leaves_nothing_behind(
     capfd: pytest.CaptureFixture[str], recwarn: pytest.WarningsRecorder, tmp_path: Path
 ) -> None:
@@ -382,6 +389,7 @@ def test_a_local_cluster_is_quiet_and_leaves_nothing_behind(
     assert not [str(w.message) for w in recwarn], [str(w.message) for w in recwarn]
 
 
+@pytest.mark.slow
 def test_close_without_a_run_stops_the_local_cluster() -> None:
     """The runner prepares the executor before the download; if no run follows, close does."""
     before = {child.pid for child in psutil.Process().children(recursive=True)}
@@ -393,6 +401,7 @@ def test_close_without_a_run_stops_the_local_cluster() -> None:
     assert children_gone(before), [child.cmdline() for child in new_children(before)]
 
 
+@pytest.mark.slow
 def test_stopping_early_closes_the_local_cluster(tmp_path: Path) -> None:
     """Ctrl-C reaching the consumer between two results: no worker outlives the run."""
     before = {child.pid for child in psutil.Process().children(recursive=True)}
@@ -404,6 +413,7 @@ def test_stopping_early_closes_the_local_cluster(tmp_path: Path) -> None:
     assert children_gone(before), [child.cmdline() for child in new_children(before)]
 
 
+@pytest.mark.slow
 def test_ctrl_c_in_a_terminal_exits_130_quietly_and_leaves_nothing(tmp_path: Path) -> None:
     """SIGINT to the whole process group, as a terminal sends it, mid-backtest on a local
     cluster: exit 130, no traceback from the workers, no process left behind."""

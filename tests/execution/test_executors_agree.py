@@ -70,6 +70,7 @@ def assert_all_agree(config: dict[str, Any]) -> dict[str, RunResult]:
     return runs
 
 
+@pytest.mark.slow
 def test_serial_pool_and_dask_agree_on_a_synthetic_walk_forward(tmp_path: Path) -> None:
     runs = assert_all_agree(synthetic_config(tmp_path))
     summary, daily = runs["serial"].summary, runs["serial"].daily
@@ -83,6 +84,7 @@ def test_serial_pool_and_dask_agree_on_a_synthetic_walk_forward(tmp_path: Path) 
     assert runs["dask"].manifest["execution"]["workers"] == 2
 
 
+@pytest.mark.slow
 def test_serial_pool_and_dask_agree_on_real_prices(tmp_path: Path, sp500_sample: Path) -> None:
     runs = assert_all_agree(csv_sample_config(tmp_path, sp500_sample))
     summary = runs["serial"].summary

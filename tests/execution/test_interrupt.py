@@ -9,8 +9,11 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 
 from tests.conftest import REPO_ROOT
+
+pytestmark = pytest.mark.slow  # every test runs the pipeline in a subprocess
 
 
 def descendants(process: psutil.Process) -> list[psutil.Process]:

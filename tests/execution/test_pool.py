@@ -9,6 +9,8 @@ from pipeline.execution.jobs import TickerJob
 from pipeline.execution.pool import CrashProofPool
 from tests.execution.tasks import echo_task, misbehaving_task
 
+pytestmark = pytest.mark.slow  # every test starts a process pool
+
 SETTINGS = load_config(
     {"data": {"source": "synthetic", "start": date(2015, 1, 1), "end": date(2020, 1, 1)}}
 ).backtest_settings

@@ -52,6 +52,7 @@ def alive(processes: list[psutil.Process]) -> list[int]:
     return living
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("executor", ["serial", "pool"])
 def test_ctrl_c_in_the_download_exits_130_and_leaves_the_cache_clean(
     tmp_path: Path, executor: str

@@ -131,6 +131,7 @@ def modes(root: Path) -> dict[str, int]:
     }
 
 
+@pytest.mark.slow
 def test_cache_and_run_files_follow_the_umask(tmp_path: Path) -> None:
     for seed, ticker in enumerate(["KO", "XOM"]):
         write_prices(tmp_path / "prices", ticker, seed=seed)

@@ -54,7 +54,10 @@ START, END = date(2020, 1, 1), date(2021, 12, 31)
 MOMENT_SECONDS = {"download": 0.6, "write": 0.002, "backtest": 0.6}
 DOWNLOAD_DONE = f"download: {N_TICKERS} tickers in"
 
-pytestmark = pytest.mark.skipif(not hasattr(os, "fork"), reason="the fork server needs os.fork")
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not hasattr(os, "fork"), reason="the fork server needs os.fork"),
+]
 
 
 def settings_for(cache: Path, seed: int) -> dict[str, object]:
