@@ -4,14 +4,12 @@ Inputs are the run directory's tables (CONTRACT.md): `summary` has one row per r
 (columns SUMMARY_COLUMNS), `daily` one row per ok ticker and holding day (ticker plus
 DAILY_COLUMNS). Shares are fractions in [0, 1]; cumulative returns are the value of 1 invested.
 
-The equal-weight portfolio (PORTFOLIO_DEFINITION) averages log returns, not simple returns.
-By Jensen's inequality the mean of log returns is below the log of the mean simple return, by
-about half the cross-sectional variance of the day's returns: a true daily-rebalanced
-equal-weight book would do slightly better, and the strategy and buy-and-hold figures are biased
-the same way, so their comparison stays fair. The mean of log returns is kept because it is what
-the per-ticker figures are built from, handles tickers entering and leaving the universe without
-extra rules, and its cumulative figure is exp(mean of the tickers' summed log returns) when all
-tickers share the same days.
+The equal-weight portfolio (PORTFOLIO_DEFINITION, METHOD.md) is a book of simple returns: each
+day, the tickers with an evaluation row hold equal capital, rebalanced daily, so the day's simple
+return is the mean of their simple returns exp(s) - 1 and its log return is ln(1 + that mean).
+The mean of the log returns is not a portfolio: it sits below the book by about half the day's
+cross-sectional variance (Jensen), several percent a year on real tickers. Net of costs, each
+ticker's net log return is formed first and then turned into a simple return.
 """
 
 from __future__ import annotations
@@ -46,10 +44,40 @@ DISTRIBUTION_COLUMNS: tuple[str, ...] = (
 SIGNIFICANCE_LEVEL = 0.05  # false discovery rate of the Benjamini-Hochberg procedure
 SHORT_HISTORY_DAYS = APPROX_BDAYS_PER_YEAR  # fewer evaluation days than a year: noisy figures
 PORTFOLIO_DEFINITION = (
-    "Equal weight of all ok tickers, rebalanced daily: the portfolio's log return on a day is "
-    "the mean of the log returns of the tickers that have a row that day (an approximation of "
-    "an equal-weight book of simple returns, slightly below it). Buy-and-hold is averaged the "
-    "same way from the assets' log returns."
+    "Equal weight of all ok tickers, rebalanced daily: the portfolio's simple return on a day is "
+    "the mean of the simple returns (exp(log return) - 1) of the tickers that have a row that "
+    "day, and its log return is ln(1 + that mean). Net of costs, each ticker's net log return "
+    "comes first. Buy-and-hold is averaged the same way from the assets' returns."
+)
+# Which return convention each figure uses: readers compare with tools that differ.
+RETURN_CONVENTIONS: tuple[tuple[str, str], ...] = (
+    (
+        "Sharpe ratio",
+        "mean / standard deviation (ddof=1) of daily natural-log returns, times sqrt(252), no "
+        "risk-free rate. empyrical and quantstats use simple returns: on volatile tickers their "
+        "figure can differ from this one by up to about 0.5.",
+    ),
+    (
+        "cum return, buy & hold",
+        "exp(sum of daily log returns): the value of 1 invested, compounding exactly.",
+    ),
+    (
+        "portfolio",
+        "daily simple returns averaged across tickers (a daily-rebalanced equal-weight book), "
+        "then turned back into log returns for its Sharpe ratio, drawdown, PSR and DSR.",
+    ),
+    (
+        "max drawdown",
+        "1 - equity / running peak of equity, equity = exp(cumulative log return).",
+    ),
+    (
+        "annual return",
+        "exp(252 * mean daily log return) - 1: the compound annual growth rate.",
+    ),
+    (
+        "intervals, PSR, DSR",
+        "from the same daily log returns as the Sharpe ratio (non-annualised inside PSR/DSR).",
+    ),
 )
 
 
@@ -210,11 +238,12 @@ def bh_q_values(summary: pd.DataFrame) -> pd.Series:
 
 
 def portfolio_returns(daily: pd.DataFrame, cost_bps: float = 0.0) -> pd.DataFrame:
-    """Per date: the mean strategy and asset log return over the tickers present that day.
+    """Per date: the equal-weight portfolio's daily log returns (METHOD.md).
 
     Columns strategy, buy_hold, n_tickers, plus strategy_net when `cost_bps` > 0 (each ticker's
-    return less cost_bps / 10^4 * |pos_t - pos_{t-1}|, entering from flat: METHOD.md). A NaN
-    return on a day makes that day's mean NaN, as in the per-ticker figures.
+    log return less cost_bps / 10^4 * |pos_t - pos_{t-1}|, entering from flat, before it is
+    averaged). Each value is ln(1 + mean over the day's tickers of exp(log return) - 1). A NaN
+    return on a day makes that day's value NaN, as in the per-ticker figures.
     """
     columns = {"strategy": "strategy_log_return", "buy_hold": "asset_log_return"}
     frame = pd.DataFrame(
@@ -225,8 +254,8 @@ def portfolio_returns(daily: pd.DataFrame, cost_bps: float = 0.0) -> pd.DataFram
             daily
         )
     dates = pd.to_datetime(daily["date"]).rename("date")
-    means = frame.groupby(dates, sort=True).mean()
-    means = means.where(~frame.isna().groupby(dates, sort=True).any())
+    simple_means = np.expm1(frame).groupby(dates, sort=True).mean()
+    means = np.log1p(simple_means.where(~frame.isna().groupby(dates, sort=True).any()))
     means["n_tickers"] = dates.groupby(dates, sort=True).size()
     return means
 

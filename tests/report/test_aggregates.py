@@ -115,6 +115,11 @@ def test_bh_share_known_p_values(p_values, expected_significant):
     assert agg.share_significant == pytest.approx(expected_significant / len(p_values))
 
 
+def _book(*log_returns: float) -> float:
+    """ln(1 + mean simple return): one day of a daily-rebalanced equal-weight book."""
+    return math.log(sum(math.exp(r) for r in log_returns) / len(log_returns))
+
+
 def test_portfolio_by_hand(tables):
     summary, daily = tables
     curves = portfolio_returns(daily)
@@ -122,29 +127,28 @@ def test_portfolio_by_hand(tables):
     #   AAA  d1 +0.01  d2 -0.02  d3 -0.01
     #   BBB  d1 -0.02  d2 +0.03  d3  0.00
     #   CCC            d2 +0.03  d3  0.00     (CCC has no row on d1: it is not in that day's mean)
-    # per-day means: d1 -0.005 (2 tickers), d2 0.04/3, d3 -0.01/3
-    assert curves["strategy"].tolist() == pytest.approx([-0.005, 0.04 / 3, -0.01 / 3])
+    days = [_book(0.01, -0.02), _book(-0.02, 0.03, 0.03), _book(-0.01, 0.0, 0.0)]
+    # d1: (e^0.01 + e^-0.02) / 2 = (1.010050 + 0.980199) / 2 = 0.995125 -> ln = -0.004887
+    assert days[0] == pytest.approx(-0.004887, abs=1e-6)
+    assert curves["strategy"].tolist() == pytest.approx(days, rel=1e-12)
     assert curves["n_tickers"].tolist() == [2, 3, 3]
-    # asset: d1 (0.01 - 0.02) / 2, d2 (0.02 + 0.03 - 0.03) / 3, d3 (-0.01 + 0.01 + 0) / 3
-    assert curves["buy_hold"].tolist() == pytest.approx([-0.005, 0.02 / 3, 0.0])
+    holding = [_book(0.01, -0.02), _book(0.02, 0.03, -0.03), _book(-0.01, 0.01, 0.0)]
+    assert curves["buy_hold"].tolist() == pytest.approx(holding, rel=1e-12)
 
     agg = compute_aggregates(summary, daily)
     strategy = agg.portfolio_strategy
-    # sum of the means = 0.005 -> cum_return exp(0.005)
-    assert strategy.cum_return == pytest.approx(math.exp(0.005))
-    # log equity -0.005, +0.00833, +0.005; the worst fall is the first day from the start at 1
-    assert strategy.max_drawdown == pytest.approx(1 - math.exp(-0.005))
-    # mean 0.005/3; deviations -0.02/3, +0.035/3, -0.015/3 -> sample variance
-    # (4 + 12.25 + 2.25) / 9 * 1e-4 / 2; sharpe = mean / std * sqrt(252) ~= 2.6098
-    std = math.sqrt((4 + 12.25 + 2.25) / 9 * 1e-4 / 2)
-    assert strategy.sharpe == pytest.approx(0.005 / 3 / std * math.sqrt(252))
-    assert strategy.sharpe == pytest.approx(2.6098, abs=1e-4)
+    assert strategy.cum_return == pytest.approx(math.exp(sum(days)))
+    # the worst fall is the first day, from the start at 1
+    assert strategy.max_drawdown == pytest.approx(1 - math.exp(days[0]))
+    mean = sum(days) / 3
+    std = math.sqrt(sum((d - mean) ** 2 for d in days) / 2)
+    assert strategy.sharpe == pytest.approx(mean / std * math.sqrt(252))
     assert (strategy.n_days, strategy.first_date, strategy.last_date) == (
         3,
         "2021-03-01",
         "2021-03-03",
     )
-    assert agg.portfolio_buy_hold.cum_return == pytest.approx(math.exp(0.02 / 3 - 0.005))
+    assert agg.portfolio_buy_hold.cum_return == pytest.approx(math.exp(sum(holding)))
     assert agg.portfolio_strategy_net is None  # no costs given
 
 
@@ -153,10 +157,40 @@ def test_portfolio_net_of_costs_by_hand(tables):
     #   AAA positions 1, -1, 1 -> traded 1, 2, 2 -> net 0.009, -0.022, -0.012
     #   BBB positions 1, 1, 0  -> traded 1, 0, 1 -> net -0.021, 0.030, -0.001
     #   CCC positions -1, -1   -> traded 1, 0    -> net         0.029,  0.000
-    # per-day means -0.006, 0.037/3, -0.013/3 -> sum 0.002
+    # each ticker's net log return first, then the book of simple returns
     agg = compute_aggregates(*tables, cost_bps=10.0)
-    assert agg.curves["strategy_net"].tolist() == pytest.approx([-0.006, 0.037 / 3, -0.013 / 3])
-    assert agg.portfolio_strategy_net.cum_return == pytest.approx(math.exp(0.002))
+    expected = [_book(0.009, -0.021), _book(-0.022, 0.030, 0.029), _book(-0.012, -0.001, 0.0)]
+    assert agg.curves["strategy_net"].tolist() == pytest.approx(expected, rel=1e-12)
+    assert agg.portfolio_strategy_net.cum_return == pytest.approx(math.exp(sum(expected)))
+
+
+def test_portfolio_matches_a_book_rebalanced_in_cash():
+    """An independent simulation: each day the book's value is split equally in cash across the
+    day's tickers, each slice grows by its ticker's exp(log return)."""
+    rng = np.random.default_rng(5)
+    dates = pd.bdate_range("2020-01-01", periods=40)
+    frames, returns = [], {}
+    for i in range(4):
+        present = dates[i * 3 :]  # tickers enter on different days
+        r = rng.normal(0.0, 0.03, len(present))
+        returns[f"T{i}"] = pd.Series(r, index=present)
+        frames.append(pd.DataFrame({"ticker": f"T{i}", "date": present, "position": 1,
+                                    "asset_log_return": r, "strategy_log_return": r}))  # fmt: skip
+    value = 1.0
+    for day in dates:
+        todays = [series[day] for series in returns.values() if day in series.index]
+        value = sum(value / len(todays) * math.exp(r) for r in todays)
+    curves = portfolio_returns(pd.concat(frames, ignore_index=True))
+    assert math.exp(curves["strategy"].sum()) == pytest.approx(value, rel=1e-12)
+
+
+def test_portfolio_is_not_the_mean_of_log_returns():
+    # +50% and -50% simple returns: the book is flat, the mean of the logs says -14%
+    dates = pd.bdate_range("2020-01-01", periods=1)
+    daily = pd.DataFrame({"ticker": ["A", "B"], "date": [dates[0]] * 2, "position": [1, 1],
+                          "asset_log_return": [math.log(1.5), math.log(0.5)],
+                          "strategy_log_return": [math.log(1.5), math.log(0.5)]})  # fmt: skip
+    assert portfolio_returns(daily)["strategy"].iloc[0] == pytest.approx(0.0, abs=1e-15)
 
 
 def test_portfolio_ignores_row_order(tables):
@@ -173,7 +207,7 @@ def test_nan_return_propagates_into_that_day(tables):
     daily.loc[0, "strategy_log_return"] = np.nan  # AAA on d1
     curves = portfolio_returns(daily)
     assert math.isnan(curves["strategy"].iloc[0])
-    assert curves["strategy"].iloc[1] == pytest.approx(0.04 / 3)
+    assert curves["strategy"].iloc[1] == pytest.approx(_book(-0.02, 0.03, 0.03))
 
 
 def test_no_ok_ticker_gives_neutral_figures():
@@ -250,17 +284,18 @@ def test_group_reasons_groups_kinds_largest_first():
         max_size=6,
     )
 )
-def test_portfolio_cum_return_is_mean_of_summed_logs_on_shared_days(returns_by_ticker):
-    """With every ticker on every day, exp(sum of daily means) = exp(mean of per-ticker sums)."""
+def test_portfolio_lies_between_mean_log_and_best_ticker(returns_by_ticker):
+    """Jensen: each day's book is at least the mean of the logs and at most the best ticker."""
     dates = pd.bdate_range("2020-01-01", periods=5)
     daily = pd.concat(
         pd.DataFrame({"ticker": f"T{i}", "date": dates, "position": 1,
                       "asset_log_return": r, "strategy_log_return": r})
         for i, r in enumerate(returns_by_ticker)
     )  # fmt: skip
-    curves = portfolio_returns(daily)
-    expected = np.mean([sum(r) for r in returns_by_ticker])
-    assert curves["strategy"].sum() == pytest.approx(expected, abs=1e-12)
+    book = portfolio_returns(daily)["strategy"].to_numpy()
+    matrix = np.array(returns_by_ticker)
+    assert np.all(book >= matrix.mean(axis=0) - 1e-12)
+    assert np.all(book <= matrix.max(axis=0) + 1e-12)
 
 
 @settings(max_examples=40, deadline=None)
