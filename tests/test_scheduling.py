@@ -75,7 +75,9 @@ def test_as_of_is_the_end_date_and_reruns_reproduce(tmp_path: Path, csv_setup: s
 def test_a_bad_as_of_is_a_config_error(csv_setup: str) -> None:
     result = run(csv_setup, "--as-of", "yesterday")
     assert result.exit_code == 2
-    assert "data.end" in result.stderr
+    # the message names the option the user typed and the format it needs
+    assert "--as-of 'yesterday'" in result.stderr
+    assert "YYYY-MM-DD" in result.stderr
 
 
 def test_a_locked_cache_exits_4_fast_leaves_latest_and_no_run_dir(
