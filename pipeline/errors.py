@@ -27,6 +27,11 @@ class DataError(SourceError):
     """Permanent for this ticker: no data, not a price table, unusable prices."""
 
 
+class NotTradingError(DataError):
+    """The source has prices for the ticker, but none inside the requested range: the ticker did
+    not trade then (listed later, delisted earlier). The ticker is skipped, not failed."""
+
+
 class CacheLockedError(PipelineError):
     """Another run holds the lock on the same cache directory."""
 

@@ -86,7 +86,7 @@ def plan_jobs(config: Config, downloads: DownloadReport) -> list[TickerJob]:
     return [
         TickerJob(item.ticker, Path(item.path).resolve(), config.data.start, config.data.end)
         for item in downloads.outcomes
-        if item.status != "failed" and item.path is not None
+        if item.ok and item.path is not None
     ]
 
 
@@ -109,9 +109,9 @@ def assemble_summary(
     """One row per requested ticker in the requested order; download failures included."""
     rows: dict[str, dict[str, Any]] = {}
     for item in downloads.outcomes:
-        if item.status == "failed":
-            failed = TickerResult(item.ticker, "failed", f"download: {item.reason}")
-            rows[item.ticker] = failed.summary_row()
+        if item.status in ("failed", "skipped"):
+            not_run = TickerResult(item.ticker, item.status, f"download: {item.reason}")
+            rows[item.ticker] = not_run.summary_row()
     for result in results:
         rows[result.ticker] = result.summary_row()
     summary = pd.DataFrame([rows[ticker] for ticker in universe], columns=list(SUMMARY_COLUMNS))

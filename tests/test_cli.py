@@ -140,10 +140,10 @@ def test_download_then_warm_download_reports_only_hits(tmp_path: Path) -> None:
     config = str(csv_config(tmp_path, ["KO", "XOM", "IBM"]))
     first = runner.invoke(app, ["download", config, "--quiet"])
     assert first.exit_code == 0, first.output
-    assert "0 hits, 3 fetched, 0 refreshed, 0 failed" in first.stdout
+    assert "0 hits, 3 fetched, 0 refreshed, 0 skipped, 0 failed" in first.stdout
     second = runner.invoke(app, ["download", config, "--quiet"])
     assert second.exit_code == 0, second.output
-    assert "3 hits, 0 fetched, 0 refreshed, 0 failed" in second.stdout
+    assert "3 hits, 0 fetched, 0 refreshed, 0 skipped, 0 failed" in second.stdout
     assert second.stdout.count(" hit ") == 3
 
 

@@ -51,6 +51,7 @@ from pipeline.data.cache import (
 from pipeline.data.sources.base import DATA_NOTES, PriceSource
 from pipeline.errors import (
     DataError,
+    NotTradingError,
     PipelineError,
     RateLimitedError,
     SourceError,
@@ -71,11 +72,12 @@ _POLL_SECONDS = 0.1
 # daemon threads wherever they are, which would leave their temporary files behind.
 _WRITE_GRACE_SECONDS = 10.0
 
-DownloadStatus = Literal["hit", "fetched", "refreshed", "failed"]
+DownloadStatus = Literal["hit", "fetched", "refreshed", "skipped", "failed"]
 COUNT_NAMES: dict[DownloadStatus, str] = {
     "hit": "hits",
     "fetched": "fetched",
     "refreshed": "refreshed",
+    "skipped": "skipped",
     "failed": "failed",
 }
 
@@ -85,8 +87,9 @@ class TickerDownload:
     """One ticker's outcome.
 
     status: "hit" (served by the cache, no request), "fetched" (whole range fetched), "refreshed"
-    (only recent days fetched and appended) or "failed" (`reason` says why). `reason` also notes
-    why a fetch was needed. rows, first_date and last_date describe the cached rows inside the
+    (only recent days fetched and appended), "skipped" (the source has prices, but none inside
+    [start, end]: the ticker did not trade then) or "failed" (`reason` says why). `reason` also
+    notes why a fetch was needed. rows, first_date and last_date describe the cached rows inside the
     requested [start, end]; `path` is the ticker's cache file (None when failed).
     `attempts` counts source requests, `seconds` the ticker's wall time. `warnings` are the
     source's notes on what it repaired in the cached rows (`sources.base.DATA_NOTES`), kept with
@@ -106,7 +109,8 @@ class TickerDownload:
 
     @property
     def ok(self) -> bool:
-        return self.status != "failed"
+        """Prices for the range are in the cache."""
+        return self.status not in ("failed", "skipped")
 
 
 @dataclass(frozen=True, slots=True)
@@ -118,7 +122,7 @@ class DownloadReport:
 
     @property
     def counts(self) -> dict[str, int]:
-        """{"hits", "fetched", "refreshed", "failed"}: how many tickers ended each way."""
+        """How many tickers ended each way: hits, fetched, refreshed, skipped, failed."""
         counts = dict.fromkeys(COUNT_NAMES.values(), 0)
         for outcome in self.outcomes:
             counts[COUNT_NAMES[outcome.status]] += 1
@@ -126,7 +130,7 @@ class DownloadReport:
 
     @property
     def failures(self) -> tuple[TickerDownload, ...]:
-        return tuple(outcome for outcome in self.outcomes if not outcome.ok)
+        return tuple(outcome for outcome in self.outcomes if outcome.status == "failed")
 
 
 @dataclass(frozen=True, slots=True)
@@ -324,8 +328,10 @@ def _run_tasks(
 
     def record(index: int, outcome: TickerDownload) -> None:
         outcomes[index] = outcome
-        if not outcome.ok:
+        if outcome.status == "failed":
             logger.warning("%s: download failed: %s", outcome.ticker, outcome.reason)
+        elif outcome.status == "skipped":
+            logger.info("%s: skipped: %s", outcome.ticker, outcome.reason)
         if progress is not None:
             progress.advance()
 
@@ -386,6 +392,8 @@ def _run_task(stage: _Stage, task: _TickerTask) -> TickerDownload | None:
         outcome, pending = _download_ticker(stage, task)
     except _Abandoned:
         return None
+    except NotTradingError as exc:
+        outcome, pending = _skipped(task, str(exc)), None
     except PipelineError as exc:  # DataError, retries exhausted, a bad symbol
         outcome, pending = _failed(task, str(exc)), None
     except Exception as exc:  # a bug in a source must cost one ticker, not the run
@@ -539,7 +547,10 @@ def _succeeded(
     days = pd.DatetimeIndex(dates)
     requested = days[(days >= pd.Timestamp(stage.start)) & (days <= pd.Timestamp(stage.end))]
     if requested.empty:
-        return _failed(task, f"no prices between {stage.start} and {stage.end}")
+        span = f"{days[0].date()}..{days[-1].date()}" if len(days) else "none"
+        return _skipped(
+            task, f"did not trade from {stage.start} to {stage.end}; the source has {span}"
+        )
     return TickerDownload(
         task.ticker,
         status,
@@ -554,6 +565,10 @@ def _succeeded(
 
 def _failed(task: _TickerTask, reason: str) -> TickerDownload:
     return TickerDownload(task.ticker, "failed", reason, attempts=task.attempts)
+
+
+def _skipped(task: _TickerTask, reason: str) -> TickerDownload:
+    return TickerDownload(task.ticker, "skipped", reason, attempts=task.attempts)
 
 
 def _timed_out(task: _TickerTask, timeout: float) -> TickerDownload:

@@ -155,7 +155,7 @@ def test_threads_overlap_slow_fetches(tmp_path: Path) -> None:
 
     serial = 16 * 0.2
     assert elapsed < 0.5 * serial, f"{elapsed:.2f} s is not much faster than serial {serial} s"
-    assert report.counts == {"hits": 0, "fetched": 16, "refreshed": 0, "failed": 0}
+    assert report.counts == {"hits": 0, "fetched": 16, "refreshed": 0, "skipped": 0, "failed": 0}
 
 
 def test_outcomes_follow_the_requested_order(tmp_path: Path) -> None:
@@ -477,7 +477,7 @@ def test_warm_cache_makes_no_requests(tmp_path: Path) -> None:
     report = run(config, source)
 
     assert source.calls == []
-    assert report.counts == {"hits": 2, "fetched": 0, "refreshed": 0, "failed": 0}
+    assert report.counts == {"hits": 2, "fetched": 0, "refreshed": 0, "skipped": 0, "failed": 0}
     assert all(outcome.path is not None and outcome.path.exists() for outcome in report.outcomes)
 
 

@@ -1,6 +1,7 @@
-"""Files that hold no prices: empty, a header alone, rows outside the range, an API's error
-message or an HTML error page saved as .csv, garbage saved as .parquet, no file at all. Each
-is a failed ticker with a reason that says what is wrong; the others are ok; the run exits 3."""
+"""Files that hold no prices: empty, a header alone, an API's error message or an HTML error
+page saved as .csv, garbage saved as .parquet, no file at all. Each is a failed ticker with a
+reason that says what is wrong; rows outside the range only skip their ticker; the others are
+ok; the run exits 3."""
 
 from __future__ import annotations
 
@@ -41,11 +42,6 @@ CASES: dict[str, tuple[str | None, bytes, str]] = {
         b"date,adj_close\n",
         r"no prices from 2019-01-02 to 2019-12-31.*no rows",
     ),
-    "OLD": (
-        "OLD.csv",
-        b"date,adj_close\n2015-01-02,10.0\n2015-01-05,10.5\n",
-        r"no prices from 2019-01-02 to 2019-12-31; it has 2015-01-02\.\.2015-01-05 \(2 rows\)",
-    ),
     "APIERR": (
         "APIERR.csv",
         b'{"Error Message": "Invalid API call. Please retry or visit the documentation."}\n',
@@ -70,8 +66,16 @@ CASES: dict[str, tuple[str | None, bytes, str]] = {
     ),
     "MISSING": (None, b"", r"no file MISSING\.csv or MISSING\.parquet in .*prices"),
 }
+# Prices, but none in the range: the ticker did not trade then, so it is skipped, not failed.
+NOT_TRADING = {
+    "OLD": (
+        "OLD.csv",
+        b"date,adj_close\n2015-01-02,10.0\n2015-01-05,10.5\n",
+        r"no prices from 2019-01-02 to 2019-12-31; it has 2015-01-02\.\.2015-01-05 \(2 rows\)",
+    ),
+}
 GOOD = ("KO", "XOM")
-UNIVERSE = [GOOD[0], *CASES, GOOD[1]]
+UNIVERSE = [GOOD[0], *CASES, *NOT_TRADING, GOOD[1]]
 
 BadRun = tuple[Result, Path]
 
@@ -82,7 +86,7 @@ def bad_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BadRun]:
     prices = tmp_path / "prices"
     for seed, ticker in enumerate(GOOD):
         write_prices(prices, ticker, seed=seed)
-    for name, content, _ in CASES.values():
+    for name, content, _ in (*CASES.values(), *NOT_TRADING.values()):
         if name is not None:
             (prices / name).write_bytes(content)
     result = invoke(
@@ -113,6 +117,14 @@ def test_a_file_without_prices_fails_its_ticker_saying_why(bad_run: BadRun, tick
     assert row["status"] == "failed"
     assert re.search(CASES[ticker][2], row["reason"]), row["reason"]
     assert not (tmp_path / "cache" / "csv" / f"{ticker}.parquet").exists()
+
+
+def test_a_file_with_prices_outside_the_range_skips_its_ticker(bad_run: BadRun) -> None:
+    _, tmp_path = bad_run
+    summary = read_summary(tmp_path / "run").set_index("ticker")
+    for ticker, (_, _, reason) in NOT_TRADING.items():
+        assert summary.loc[ticker, "status"] == "skipped"
+        assert re.search(reason, summary.loc[ticker, "reason"]), summary.loc[ticker, "reason"]
 
 
 @pytest.mark.parametrize(

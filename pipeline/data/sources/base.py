@@ -5,7 +5,8 @@ A source turns (ticker, start, end) into a daily price frame of one shape, whate
 - index: `DatetimeIndex` named "date", tz-naive, at midnight, strictly increasing, no duplicates;
   each row is one trading day inside [start, end], both inclusive;
 - column `adj_close` (float64, dividend- and split-adjusted close): always present;
-- columns `open`, `high`, `low`, `close`, `volume` (float64) where the source has them.
+- columns `open`, `high`, `low`, `close`, `volume`, `dividend`, `split` (float64) where the
+  source has them.
 
 `fetch` raises `TransientSourceError` (or `RateLimitedError`) for what is worth retrying and
 `DataError` for what is not (unknown symbol, no rows in the range, a file that is not a price
@@ -24,8 +25,11 @@ from typing import Protocol
 import pandas as pd
 
 ADJ_CLOSE = "adj_close"
-OPTIONAL_COLUMNS = ("open", "high", "low", "close", "volume")
-PRICE_COLUMNS = (*OPTIONAL_COLUMNS[:4], ADJ_CLOSE, OPTIONAL_COLUMNS[4])
+# `dividend`: the cash dividend going ex that day (0 on other days); `split`: the split
+# coefficient, new shares per old that day (1 on other days). Both only where a source has them;
+# the data-quality checks use them to tell a provider's error from a real corporate action.
+OPTIONAL_COLUMNS = ("open", "high", "low", "close", "volume", "dividend", "split")
+PRICE_COLUMNS = (*OPTIONAL_COLUMNS[:4], ADJ_CLOSE, *OPTIONAL_COLUMNS[4:])
 INDEX_NAME = "date"
 DATA_NOTES = "data_notes"
 

@@ -6,7 +6,9 @@ usual names, whatever their case and separators ("Adj Close", "adj_close", "adjc
 
 - date: timestamp, date, datetime (else a Parquet file's named date index);
 - adjusted close: adjusted_close, adj_close, adjclose, adjusted close, ...;
-- open, high, low, close, volume where present.
+- open, high, low, close, volume where present;
+- dividend (dividend_amount, Dividends) and split (split_coefficient, Stock Splits) where
+  present: the data-quality checks use them.
 
 Without an adjusted-close column the `close` column is used as `adj_close`, with a warning in the
 log: files saved from `yf.Ticker(...).history()` (auto_adjust=True by default) have only Close,
@@ -25,7 +27,7 @@ import pandas as pd
 
 from pipeline.data.sources.base import ADJ_CLOSE, OPTIONAL_COLUMNS
 from pipeline.data.sources.normalise import between, describe_span, price_frame
-from pipeline.errors import DataError
+from pipeline.errors import DataError, NotTradingError
 from pipeline.symbols import is_valid_symbol
 
 logger = logging.getLogger(__name__)
@@ -34,6 +36,12 @@ SUFFIXES = (".csv", ".parquet")
 # Recognised column names, compared after `_column_key` (lower case, separators removed).
 DATE_NAMES = ("timestamp", "date", "datetime")
 ADJ_CLOSE_NAMES = ("adjustedclose", "adjclose")
+# Dividends and splits as Alpha Vantage (dividend_amount, split_coefficient) and yfinance
+# (Dividends, Stock Splits) write them.
+ALIASES = {
+    "dividend": ("dividend", "dividends", "dividendamount"),
+    "split": ("split", "splits", "stocksplits", "splitcoefficient", "splitratio"),
+}
 _SEPARATORS = re.compile(r"[\s_\-.]+")
 # Characters of a file that is not a price table quoted in the error, enough for an API's message.
 TEXT_SHOWN = 120
@@ -56,7 +64,10 @@ class CsvSource:
         prices = read_price_file(path)
         window = between(prices, start, end)
         if window.empty:
-            raise DataError(
+            # Rows elsewhere mean the ticker did not trade in the range (skipped); none at all
+            # mean the file holds no prices (failed).
+            error = NotTradingError if len(prices) else DataError
+            raise error(
                 f"{path.name} has no prices from {start} to {end}; it has {describe_span(prices)}"
             )
         return window
@@ -100,7 +111,8 @@ def read_price_file(path: Path) -> pd.DataFrame:
             missing = "adjusted-close column (adjusted_close, Adj Close, adj_close) nor close"
             raise DataError(_not_a_price_table(path, missing, table))
         logger.warning("%s has no adjusted close; using %r as adj_close", path, adjusted)
-    columns = {name: table[names[name]] for name in OPTIONAL_COLUMNS if name in names}
+    found = {name: _first_present(ALIASES.get(name, (name,)), names) for name in OPTIONAL_COLUMNS}
+    columns = {name: table[column] for name, column in found.items() if column is not None}
     columns[ADJ_CLOSE] = table[adjusted]
     return price_frame(_parse_dates(table[date_column], path), columns, origin=str(path))
 

@@ -48,6 +48,12 @@ def price_frame(
     since which of them is right cannot be known.
     """
     data = {name: _as_float(columns[name]) for name in PRICE_COLUMNS if name in columns}
+    if "split" in data:
+        # Yahoo writes 0 on days without a split, Alpha Vantage 1: the standard frame says 1.
+        splits = data["split"]
+        data["split"] = np.where(np.isfinite(splits) & (splits > 0), splits, 1.0)
+    if "dividend" in data:
+        data["dividend"] = np.nan_to_num(data["dividend"], nan=0.0)
     frame = pd.DataFrame(data, index=local_midnights(pd.DatetimeIndex(dates)))
     priced = frame[ADJ_CLOSE].notna() & frame.index.notna()
     notes = [*_dropped_note(frame.index[~priced], origin), *_shuffled_note(frame.index, origin)]

@@ -34,7 +34,7 @@ from scipy.signal import lfilter
 from pipeline.config import SyntheticConfig
 from pipeline.data.sources.base import ADJ_CLOSE, PRICE_COLUMNS
 from pipeline.data.sources.normalise import local_midnights
-from pipeline.errors import DataError
+from pipeline.errors import NotTradingError
 
 SYNTHETIC_LAST_DAY = date(2021, 12, 31)
 # Bump when the generated prices change, so caches keyed by `identity()` are not reused.
@@ -65,7 +65,7 @@ class SyntheticSource:
         stop = self.calendar.searchsorted(pd.Timestamp(end), side="right")
         if first >= stop:
             listed = self.calendar[history.first_day]
-            raise DataError(
+            raise NotTradingError(
                 f"no synthetic prices for {ticker!r} from {start} to {end}; "
                 f"its history runs {listed:%Y-%m-%d}..{SYNTHETIC_LAST_DAY}"
             )
@@ -98,7 +98,8 @@ def synthetic_history(ticker: str, seed: int, n_days: int) -> SyntheticHistory:
     log_returns, volatility = simulate_log_returns(rng, n_days)
     close, adj_close = price_paths(rng, log_returns)
     columns = {**bars_around(rng, close, volatility), ADJ_CLOSE: adj_close}
-    return SyntheticHistory(first_day, {name: columns[name] for name in PRICE_COLUMNS})
+    ordered = {name: columns[name] for name in PRICE_COLUMNS if name in columns}
+    return SyntheticHistory(first_day, ordered)
 
 
 def simulate_log_returns(rng: np.random.Generator, n_days: int) -> tuple[np.ndarray, np.ndarray]:
