@@ -151,6 +151,15 @@ def run(
     ] = 0.0,
     log_format: LogFormatOption = LogFormatChoice.text,
     quiet: QuietOption = False,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full",
+            help="Recompute every ticker, ignoring the results stored by earlier runs (they "
+            "are rewritten). Without it, a ticker whose prices only gained days at the end "
+            "reuses its stored rows and pays for the new days only.",
+        ),
+    ] = False,
 ) -> None:
     """Run every stage: download into the cache, backtest each ticker, write the run directory.
 
@@ -170,7 +179,7 @@ def run(
     try:
         with exit_codes(), run_log(run_dir, log_format.value):  # type: ignore[arg-type]
             result = run_pipeline(
-                resolved, run_dir, show_progress=not quiet, lock_wait_seconds=wait
+                resolved, run_dir, show_progress=not quiet, lock_wait_seconds=wait, full=full
             )
         record.finish(result.exit_code, result.manifest)
     except typer.Exit as stop:
@@ -243,6 +252,10 @@ def _print_run_summary(summary: pd.DataFrame, manifest: dict) -> None:
         f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed; "
         f"mode {mode}{note}; {sum(manifest['timings'].values()):.1f} s"
     )
+    if manifest.get("signals", {}).get("as_of"):
+        from pipeline.signals import format_signal_counts
+
+        typer.echo(format_signal_counts(manifest["signals"]))
 
 
 @app.command()

@@ -19,16 +19,19 @@ import numpy as np
 import pandas as pd
 
 from pipeline import manifest as run_manifest
+from pipeline.backtest.incremental import settings_key
 from pipeline.backtest.result import DAILY_COLUMNS, SUMMARY_COLUMNS, TickerResult
 from pipeline.config import Config, config_warnings, load_config
 from pipeline.data.cache import PriceCache
 from pipeline.data.download import DownloadReport, download_universe
+from pipeline.data.results_store import remove_leftovers, results_slot
 from pipeline.data.sources.registry import make_source
 from pipeline.execution.executors import Executor, collect_results, make_executor
 from pipeline.execution.jobs import TickerJob
 from pipeline.outputs import write_tables
 from pipeline.progress import progress_reporter
 from pipeline.report import compute_aggregates
+from pipeline.signals import assemble_signals, reuse_counts, signal_counts, write_signals
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +44,7 @@ class RunResult:
     daily: pd.DataFrame
     manifest: dict[str, Any]
     run_dir: Path | None = None
+    signals: pd.DataFrame | None = None  # next-session positions: one row per ok ticker
 
     @property
     def aggregates(self) -> dict[str, Any]:
@@ -82,12 +86,33 @@ def run_data_stage(config: Config, cache: PriceCache, show_progress: bool = True
         return download_universe(universe, source, cache, config.data, progress=progress)
 
 
-def plan_jobs(config: Config, downloads: DownloadReport) -> list[TickerJob]:
-    return [
-        TickerJob(item.ticker, Path(item.path).resolve(), config.data.start, config.data.end)
-        for item in downloads.outcomes
-        if item.ok and item.path is not None
-    ]
+def plan_jobs(config: Config, downloads: DownloadReport, full: bool = False) -> list[TickerJob]:
+    """One job per ticker with prices, each with its results-store entry beside its cache file
+    (`full`: written, not read)."""
+    key = settings_key(config.backtest_settings, config.data.start)
+    jobs = []
+    for item in downloads.outcomes:
+        if not item.ok or item.path is None:
+            continue
+        path = Path(item.path).resolve()
+        slot = results_slot(path, key, read=not full)
+        jobs.append(TickerJob(item.ticker, path, config.data.start, config.data.end, results=slot))
+    return jobs
+
+
+def log_reuse(results: Sequence[TickerResult], reuse: Mapping[str, Any]) -> None:
+    for result in results:
+        if result.reuse and result.reuse["reason"] and not reuse["full"]:
+            logger.info("%s: computed in full: %s", result.ticker, result.reuse["reason"])
+    logger.info(
+        "results store: %d tickers reused, %d computed in full; %d rows reused, %d computed, "
+        "%d refits",
+        reuse["tickers_reused"],
+        reuse["tickers_computed"],
+        reuse["rows_reused"],
+        reuse["rows_computed"],
+        reuse["refits_computed"],
+    )
 
 
 def run_backtest_stage(
@@ -165,8 +190,12 @@ def run_pipeline(
     run_dir: Path | None = None,
     show_progress: bool = True,
     lock_wait_seconds: float = 0.0,
+    full: bool = False,
 ) -> RunResult:
     """Run every stage. Writes the run directory when `run_dir` is given.
+
+    Stored results are reused where METHOD.md "Incremental runs" allows; `full` recomputes
+    every ticker (and stores the new results).
 
     Raises CacheLockedError when another run holds the cache for longer than
     `lock_wait_seconds`.
@@ -185,19 +214,24 @@ def run_pipeline(
     ):
         universe = config.data.universe
         logger.info("run %s: %d tickers, config %s", run_dir, len(universe), config.digest())
+        remove_leftovers(cache.root)
         with clock.stage("download"):
             downloads = run_data_stage(config, cache, show_progress)
         with clock.stage("backtest"):
-            jobs = plan_jobs(config, downloads)
+            jobs = plan_jobs(config, downloads, full)
             results, execution = run_backtest_stage(jobs, executor, show_progress)
     with clock.stage("report"):
         summary = assemble_summary(config.data.universe, downloads, results)
         daily = assemble_daily(results)
+        signals = assemble_signals(config.data.universe, results)
+        reuse = reuse_counts(results, full)
+        log_reuse(results, reuse)
         # The per-ticker frames now live in `daily`; keep only what the manifest needs.
         results = [replace(result, daily=None) for result in results]
         aggregates = compute_aggregates(summary, daily, cost_bps=config.backtest.cost_bps)
         if run_dir is not None:
             write_tables(run_dir, summary, daily)
+            write_signals(run_dir, signals)
     manifest = run_manifest.build_manifest(
         config,
         started_at=started_at,
@@ -209,12 +243,15 @@ def run_pipeline(
         fingerprints={r.ticker: r.fingerprint for r in results if r.fingerprint},
         aggregates=aggregates.to_dict(),
     )
+    manifest.update(reuse=reuse, signals=signal_counts(signals))
     if run_dir is not None:
         # The manifest is final before the reports are drawn from it, so a later
         # `pipeline report` of this directory draws exactly the same ones.
         run_manifest.write_manifest(run_dir, manifest)
         render_reports(run_dir)
-    return RunResult(summary=summary, daily=daily, manifest=manifest, run_dir=run_dir)
+    return RunResult(
+        summary=summary, daily=daily, manifest=manifest, run_dir=run_dir, signals=signals
+    )
 
 
 def run_backtest(
@@ -222,12 +259,13 @@ def run_backtest(
     overrides: Sequence[str] = (),
     run_dir: str | Path | None = None,
     show_progress: bool = False,
+    full: bool = False,
 ) -> RunResult:
     """The notebook entry point: a config (file, dict or Config) in, frames and manifest out.
 
     >>> result = run_backtest("configs/demo.toml", ["execution.executor=serial"])
-    >>> result.summary.head()
+    >>> result.summary.head(), result.signals
     """
     resolved = load_config(config, overrides)
     target = Path(run_dir) if run_dir is not None else None
-    return run_pipeline(resolved, target, show_progress=show_progress)
+    return run_pipeline(resolved, target, show_progress=show_progress, full=full)

@@ -40,12 +40,39 @@ class Refit:
 
 @dataclass(frozen=True, slots=True)
 class Evaluation:
-    """Positions pos_t of the evaluation rows [first_row, first_row + len(positions))."""
+    """Positions pos_t of the evaluation rows [first_row, first_row + len(positions)).
+
+    With the as-of day's features given, `signal` is the prediction of row n (the position for
+    the next session) and `signal_fit_rows` the rows [start, stop) its model was fit on.
+    `predictions` holds every prediction made, the signal last, and `one_class` the indices of
+    the one-class refits of the schedule that made them: what a later run may resume from.
+    `refits_computed` counts the models fit by this call (fewer than n_refits when resumed).
+    """
 
     positions: np.ndarray
     first_row: int
     n_refits: int
     one_class_refits: int
+    signal: int | None = None
+    signal_fit_rows: tuple[int, int] | None = None
+    predictions: np.ndarray | None = None
+    one_class: tuple[int, ...] = ()
+    refits_computed: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Resume:
+    """Predictions an earlier run made for rows [first_row, first_row + len(predictions)),
+    on the same settings and the same prices up to its last row, and the indices of its
+    one-class refits. They stand; only the rows after them are predicted."""
+
+    first_row: int
+    predictions: np.ndarray
+    one_class: tuple[int, ...] = ()
+
+    @property
+    def next_row(self) -> int:
+        return self.first_row + len(self.predictions)
 
 
 def plan_refits(n_rows: int, backtest: BacktestConfig) -> tuple[Refit, ...]:
@@ -75,32 +102,97 @@ def walk_forward_refits(
     )
 
 
+def prediction_refits(n_rows: int, backtest: BacktestConfig) -> tuple[Refit, ...]:
+    """The mode's refits over the n_rows rows with a target plus row n, the as-of day's
+    (METHOD.md, "Next-session positions"): every model is fit on rows before n only.
+
+    in_sample and holdout: the one model also predicts row n. walk_forward: the schedule
+    continues, so row n is predicted by the refit at j = T + k * floor((n - T) / k), a new
+    refit on every known row when n - T is a multiple of k.
+    """
+    refits = plan_refits(n_rows, backtest)
+    if backtest.mode != "walk_forward":
+        (refit,) = refits
+        return (Refit(refit.train, slice(refit.predict.start, n_rows + 1)),)
+    return walk_forward_refits(
+        n_rows + 1, backtest.train_days, backtest.retrain_every, backtest.window
+    )
+
+
 def evaluate(
     features: np.ndarray,
     targets: np.ndarray,
     model: ModelConfig,
     backtest: BacktestConfig,
+    signal_features: np.ndarray | None = None,
+    resume: Resume | None = None,
 ) -> Evaluation:
     """Positions of the mode's evaluation rows; features (rows, L) and targets (rows,) as in
-    features.Design.
+    features.Design. `signal_features` (1, L), the as-of day's row, adds the signal.
+
+    `resume` gives the predictions of an earlier run whose rows stand: only the refits whose
+    blocks hold a later row are fit (walk_forward; other modes refit on every new row, so there
+    a resume must cover every row). The result is the same as without it, bit for bit.
 
     Raises TooFewRowsError (skip the ticker), OneClassError (every training target is one
     class), or whatever the estimator raises.
     """
-    refits = plan_refits(len(targets), backtest)
+    n_rows = len(targets)
+    refits = plan_refits(n_rows, backtest)
     _require_two_classes(targets[: max(refit.train.stop for refit in refits)])
+    if signal_features is not None:
+        features = np.concatenate([features, signal_features.reshape(1, -1).astype(np.int8)])
+        refits = prediction_refits(n_rows, backtest)
+    first_row = refits[0].predict.start
+    stop_row = refits[-1].predict.stop
+    from_row = _check_resume(resume, first_row, stop_row, backtest)
+    predictions = np.empty(stop_row - first_row, dtype=np.int8)
+    one_class = set()
+    if resume is not None:
+        predictions[: from_row - first_row] = resume.predictions[: from_row - first_row]
+        one_class.update(i for i in resume.one_class if refits[i].predict.stop <= from_row)
     learner = make_learner(model, features, targets)
-    blocks, one_class = [], 0
-    for refit in refits:
+    computed = 0
+    for index, refit in enumerate(refits):
+        if refit.predict.stop <= from_row:
+            continue
         positions, single = learner.fit_predict(refit.train, refit.predict)
-        blocks.append(positions)
-        one_class += single
+        begin = max(refit.predict.start, from_row)
+        predictions[begin - first_row : refit.predict.stop - first_row] = positions[
+            begin - refit.predict.start :
+        ]
+        computed += 1
+        if single:
+            one_class.add(index)
+    backtest_refits = [i for i, refit in enumerate(refits) if refit.predict.start < n_rows]
+    has_signal = signal_features is not None
     return Evaluation(
-        positions=np.concatenate(blocks),
-        first_row=refits[0].predict.start,
-        n_refits=len(refits),
-        one_class_refits=one_class,
+        positions=predictions[: n_rows - first_row] if has_signal else predictions,
+        first_row=first_row,
+        n_refits=len(backtest_refits),
+        one_class_refits=len(one_class.intersection(backtest_refits)),
+        signal=int(predictions[-1]) if has_signal else None,
+        signal_fit_rows=(refits[-1].train.start, refits[-1].train.stop) if has_signal else None,
+        predictions=predictions,
+        one_class=tuple(sorted(one_class)),
+        refits_computed=computed,
     )
+
+
+def _check_resume(
+    resume: Resume | None, first_row: int, stop_row: int, backtest: BacktestConfig
+) -> int:
+    """The first row to predict: after the resumed rows, or the first evaluation row."""
+    if resume is None:
+        return first_row
+    if resume.first_row != first_row or not first_row < resume.next_row <= stop_row:
+        raise ValueError(
+            f"cannot resume rows [{resume.first_row}, {resume.next_row}) on a schedule of "
+            f"rows [{first_row}, {stop_row})"
+        )
+    if backtest.mode != "walk_forward" and resume.next_row != stop_row:
+        raise ValueError(f"{backtest.mode} refits on every new row: a resume must cover them all")
+    return resume.next_row
 
 
 def _require_rows(

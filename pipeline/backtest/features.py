@@ -58,6 +58,8 @@ class Design:
 
     features: (rows, L) int8 signs, column l = sign r_{t-l}; targets: (rows,) int8 sign r_{t+1};
     next_returns: (rows,) float64 r_{t+1}; decision_dates: day t; holding_dates: day t+1.
+    signal_features: (1, L), the as-of day N-1's row (row n: features, no target yet), or
+    None when there are fewer than L returns; as_of: day N-1; as_of_price: P_{N-1}.
     """
 
     features: np.ndarray
@@ -65,6 +67,9 @@ class Design:
     next_returns: np.ndarray
     decision_dates: pd.DatetimeIndex
     holding_dates: pd.DatetimeIndex
+    signal_features: np.ndarray | None = None
+    as_of: pd.Timestamp | None = None
+    as_of_price: float | None = None
 
     @property
     def n_rows(self) -> int:
@@ -75,15 +80,20 @@ def build_design(prices: pd.Series, lags: int) -> Design:
     """Features, targets and next-day returns of every row t = L..N-2 of `prices` (N values)."""
     returns = _log_return_values(prices.to_numpy(dtype=np.float64))
     signs = _signs(returns)
-    features = _lag_matrix(signs, lags)[:-1]
+    every_row = _lag_matrix(signs, lags)
+    features = every_row[:-1]
     rows = len(features)
     dates = pd.DatetimeIndex(prices.index)
+    values = prices.to_numpy(dtype=np.float64)
     return Design(
         features=features,
         targets=signs[lags : lags + rows],
         next_returns=returns[lags : lags + rows],
         decision_dates=dates[lags : lags + rows],
         holding_dates=dates[lags + 1 : lags + 1 + rows],
+        signal_features=every_row[-1:] if len(every_row) else None,
+        as_of=dates[-1] if len(dates) else None,
+        as_of_price=float(values[-1]) if len(values) else None,
     )
 
 

@@ -74,8 +74,8 @@ class DistinctRows:
     """A design's rows grouped by content.
 
     pair_features (D, L) / pair_targets (D,): the distinct (features, target) pairs;
-    pair_of_row (rows,): each row's pair. patterns (F, L): the distinct feature rows;
-    pattern_of_row (rows,): each row's pattern.
+    pair_of_row (rows with a target,): each row's pair. patterns (F, L): the distinct feature
+    rows; pattern_of_row (rows,): each row's pattern.
     """
 
     pair_features: np.ndarray
@@ -86,8 +86,12 @@ class DistinctRows:
 
 
 def group_rows(features: np.ndarray, targets: np.ndarray) -> DistinctRows:
-    """Distinct pairs and feature rows of `features` (rows, L) and `targets` (rows,)."""
-    pairs = np.column_stack([features, targets])
+    """Distinct pairs and feature rows of `features` (rows, L) and `targets` (rows,).
+
+    `features` may hold rows past the last target (the as-of day's row, which is predicted but
+    has no target yet): they get a pattern, never a pair.
+    """
+    pairs = np.column_stack([features[: len(targets)], targets])
     pair_first, pair_of_row = _distinct(pairs)
     pattern_first, pattern_of_row = _distinct(features)
     return DistinctRows(

@@ -49,6 +49,9 @@ class TickerResult:
     day the position is held (METHOD.md: day t+1 for the decision taken at the close of day t).
     `warnings` are data-quality notes (prices cleaned, suspicious jumps) for the report.
     `fingerprint` identifies the prices used (first/last date, rows, sha256), for the manifest.
+    `signal` (ok only) is the position for the next session with its as_of day, mode,
+    refit_date, ...; `reuse` says how many rows came from the results store and, for a full
+    computation, why (see pipeline.backtest.incremental).
     """
 
     ticker: str
@@ -58,6 +61,8 @@ class TickerResult:
     daily: pd.DataFrame | None = None
     warnings: tuple[str, ...] = ()
     fingerprint: dict[str, Any] | None = None
+    signal: dict[str, Any] | None = None
+    reuse: dict[str, Any] | None = None
 
     def summary_row(self) -> dict[str, Any]:
         row: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS)

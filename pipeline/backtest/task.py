@@ -9,12 +9,15 @@ one target class, an estimator error), with the reason. Only a bad config raises
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
+from typing import Any
 
 import pandas as pd
 
 from pipeline.backtest.cleaning import clean_prices
-from pipeline.backtest.evaluation import Evaluation, TooFewRowsError, evaluate
+from pipeline.backtest.evaluation import Evaluation, Resume, TooFewRowsError, evaluate
 from pipeline.backtest.features import Design, build_design
+from pipeline.backtest.incremental import StoredRows, plan_resume, prices_used
 from pipeline.backtest.metrics import strategy_log_returns, summarise
 from pipeline.backtest.models import make_estimator
 from pipeline.backtest.result import TickerResult
@@ -26,27 +29,86 @@ logger = logging.getLogger(__name__)
 
 def backtest_ticker(ticker: str, prices: pd.Series, settings: BacktestSettings) -> TickerResult:
     """Backtest one ticker as METHOD.md states; `prices` are adjusted closes on a DatetimeIndex."""
+    return backtest_resuming(ticker, prices, settings)[0]
+
+
+def backtest_resuming(
+    ticker: str,
+    prices: pd.Series,
+    settings: BacktestSettings,
+    stored: StoredRows | None = None,
+    why_not_stored: str = "no results store",
+) -> tuple[TickerResult, StoredRows | None]:
+    """`backtest_ticker`, reusing `stored` where METHOD.md "Incremental runs" allows, and what
+    to store of the result (None unless it is ok). The result is the same with or without
+    `stored`, bit for bit; its `reuse` says how many rows were reused and, for a full
+    computation, why (`why_not_stored` when there was nothing to reuse)."""
     make_estimator(settings.model)  # a bad model.params is the config's fault: raise, early
     try:
         cleaned = clean_prices(prices)
     except DataError as exc:
-        return TickerResult(ticker, "failed", reason=str(exc))
+        return TickerResult(ticker, "failed", reason=str(exc)), None
+    resume, why = (
+        (None, why_not_stored) if stored is None else plan_resume(stored, cleaned.prices, settings)
+    )
     design = build_design(cleaned.prices, settings.features.lags)
     warnings = cleaned.warnings
     try:
-        evaluation = evaluate(design.features, design.targets, settings.model, settings.backtest)
+        evaluation = evaluate(
+            design.features,
+            design.targets,
+            settings.model,
+            settings.backtest,
+            signal_features=design.signal_features,
+            resume=resume,
+        )
     except TooFewRowsError as exc:
         reason = f"{exc} ({len(cleaned.prices)} prices, lags={settings.features.lags})"
-        return TickerResult(ticker, "skipped", reason=reason, warnings=warnings)
+        return TickerResult(ticker, "skipped", reason=reason, warnings=warnings), None
     except DataError as exc:
-        return TickerResult(ticker, "failed", reason=str(exc), warnings=warnings)
+        return TickerResult(ticker, "failed", reason=str(exc), warnings=warnings), None
     except Exception as exc:  # an estimator may raise anything; one ticker must not stop the run
         logger.warning("%s: the model raised %s: %s", ticker, type(exc).__name__, exc)
         reason = f"the model raised {type(exc).__name__}: {exc}"
-        return TickerResult(ticker, "failed", reason=reason, warnings=warnings)
+        return TickerResult(ticker, "failed", reason=reason, warnings=warnings), None
     if evaluation.one_class_refits:
         warnings = (*warnings, _one_class_note(evaluation))
-    return _ok_result(ticker, design, evaluation, settings, warnings)
+    result = _ok_result(ticker, design, evaluation, settings, warnings)
+    result = replace(result, reuse=_reuse_note(evaluation, resume, why))
+    return result, _to_store(ticker, cleaned.prices, design, evaluation, stored)
+
+
+def _reuse_note(evaluation: Evaluation, resume: Resume | None, why: str) -> dict[str, Any]:
+    n_days = len(evaluation.positions)
+    reused = 0 if resume is None else min(resume.next_row - evaluation.first_row, n_days)
+    return {
+        "rows_reused": reused,
+        "rows_computed": n_days - reused,
+        "refits_computed": evaluation.refits_computed,
+        "reason": "" if resume is not None else why,
+    }
+
+
+def _to_store(
+    ticker: str,
+    prices: pd.Series,
+    design: Design,
+    evaluation: Evaluation,
+    stored: StoredRows | None,
+) -> StoredRows | None:
+    if evaluation.predictions is None or design.as_of is None:
+        return None
+    first = evaluation.first_row
+    row_dates = design.decision_dates[first:].append(pd.DatetimeIndex([design.as_of]))
+    return StoredRows(
+        ticker=ticker,
+        settings_key=stored.settings_key if stored is not None else "",
+        prices=prices_used(prices),
+        first_row=first,
+        predictions=evaluation.predictions,
+        row_dates=row_dates.as_unit("ns").to_numpy(),
+        one_class=evaluation.one_class,
+    )
 
 
 def _ok_result(
@@ -74,7 +136,31 @@ def _ok_result(
             "strategy_log_return": strategy_log_returns(positions, asset),
         }
     )
-    return TickerResult(ticker, "ok", metrics=metrics, daily=daily, warnings=warnings)
+    signal = _signal(design, evaluation, settings)
+    return TickerResult(
+        ticker, "ok", metrics=metrics, daily=daily, warnings=warnings, signal=signal
+    )
+
+
+def _signal(
+    design: Design, evaluation: Evaluation, settings: BacktestSettings
+) -> dict[str, Any] | None:
+    """The position for the next session (METHOD.md, "Next-session positions") and what an
+    analyst needs beside it. refit_date is the decision day of row `stop` of the model's
+    training rows [start, stop): the close at which its last training target became known."""
+    if evaluation.signal is None or evaluation.signal_fit_rows is None or design.as_of is None:
+        return None
+    start, stop = evaluation.signal_fit_rows
+    fitted_on = design.decision_dates[stop] if stop < design.n_rows else design.as_of
+    return {
+        "as_of": design.as_of.date().isoformat(),
+        "position": evaluation.signal,
+        "mode": settings.backtest.mode,
+        "refit_date": fitted_on.date().isoformat(),
+        "train_rows": stop - start,
+        "in_sample": settings.backtest.mode == "in_sample",
+        "last_close": design.as_of_price,
+    }
 
 
 def _one_class_note(evaluation: Evaluation) -> str:

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from pipeline.backtest.result import TickerResult
 from pipeline.backtest.task import backtest_ticker
 from pipeline.config import BacktestSettings
+from pipeline.data.results_store import ResultsSlot, backtest_with_store
 from pipeline.data.sources.base import ADJ_CLOSE, INDEX_NAME
 
 
@@ -31,6 +32,7 @@ class TickerJob:
     start: date
     end: date
     settings: BacktestSettings | None = None
+    results: ResultsSlot | None = None  # the results store's entry; None: no store
 
 
 def read_adjusted_close(path: Path, start: date, end: date) -> pd.Series:
@@ -57,10 +59,14 @@ def price_fingerprint(prices: pd.Series) -> dict[str, Any]:
 
 
 def run_job(job: TickerJob, settings: BacktestSettings) -> TickerResult:
-    """Backtest one ticker from its cache file; a file that cannot be read fails that ticker."""
+    """Backtest one ticker from its cache file, reusing and updating its stored result when the
+    job names one; a file that cannot be read fails that ticker."""
     try:
         prices = read_adjusted_close(job.path, job.start, job.end)
     except (OSError, KeyError, ValueError) as exc:
         return TickerResult(job.ticker, "failed", f"cannot read cached prices: {exc}")
-    result = backtest_ticker(job.ticker, prices, settings)
+    if job.results is None:
+        result = backtest_ticker(job.ticker, prices, settings)
+    else:
+        result = backtest_with_store(job.ticker, prices, settings, job.results)
     return replace(result, fingerprint=price_fingerprint(prices))

@@ -68,3 +68,41 @@ def reference_summary(frame: pd.DataFrame, positions: pd.Series) -> dict[str, fl
         "buy_hold": float(np.exp(evaluated["next_r"].sum())),
         "sharpe": float(strategy.mean() / spread * np.sqrt(TRADING_DAYS)) if spread else 0.0,
     }
+
+
+def reference_signal(
+    prices: pd.Series, lags: int, mode: str, svc_params: dict | None = None, **backtest: object
+) -> dict[str, object]:
+    """The next-session position of METHOD.md, "Next-session positions", written out plainly:
+    the as-of day's lag signs, predicted by the model the mode uses for row n.
+
+    Returns position, the rows [fit_from, fit_to) the model was fit on, and the as-of day.
+    """
+    frame = reference_frame(prices, lags)
+    n_rows = len(frame)
+    log_return = np.log(prices / prices.shift(1))
+    as_of_signs = [np.sign(log_return.iloc[-1 - lag]) for lag in range(lags)]
+    if mode == "in_sample":
+        fit_from, fit_to = 0, n_rows
+    elif mode == "holdout":
+        fit_from, fit_to = 0, int(n_rows * float(backtest.get("train_fraction", 0.7)))
+    elif mode == "walk_forward":
+        train_days = int(backtest["train_days"])
+        every = int(backtest["retrain_every"])
+        refit_at = train_days + every * ((n_rows - train_days) // every)
+        rolling = backtest.get("window", "expanding") == "rolling"
+        fit_from, fit_to = (refit_at - train_days if rolling else 0), refit_at
+    else:
+        raise ValueError(f"unknown mode {mode!r}")
+    features = frame.filter(like="sign_lag_").to_numpy()[fit_from:fit_to]
+    target = frame["y"].to_numpy()[fit_from:fit_to]
+    if len(np.unique(target)) == 1:
+        position = target[0]
+    else:
+        model = SVC(**{"gamma": "auto", **(svc_params or {})}).fit(features, target)
+        position = model.predict(np.array([as_of_signs]))[0]
+    return {
+        "position": int(position),
+        "fit_rows": (fit_from, fit_to),
+        "as_of": prices.index[-1],
+    }

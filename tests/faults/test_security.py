@@ -5,6 +5,7 @@ directory's symlinks are the user's own business. Files are created with the use
 from __future__ import annotations
 
 import os
+import re
 import stat
 import subprocess
 from pathlib import Path
@@ -116,7 +117,17 @@ def test_symbols_in_a_reply_are_never_used_as_paths(tmp_path: Path, yahoo: Scrip
     reason = result.summary.loc[1, "reason"]
     assert "Yahoo's frame has no columns for 'XOM', only for: ../../../escaped" in reason
     written = {path.relative_to(tmp_path).as_posix() for path in tmp_path.rglob("*")}
-    assert written == {"cache", "cache/.lock", "cache/yfinance", "cache/yfinance/KO.parquet"}
+    # Beside the prices, only KO's stored backtest result, under its settings key.
+    stored = {path for path in written if path.startswith("cache/results")}
+    stored_pattern = r"cache/results(/yfinance(/[0-9a-f]{16}(/KO\.parquet)?)?)?"
+    assert all(re.fullmatch(stored_pattern, path) for path in stored), stored
+    assert any(path.endswith("/KO.parquet") for path in stored)
+    assert written - stored == {
+        "cache",
+        "cache/.lock",
+        "cache/yfinance",
+        "cache/yfinance/KO.parquet",
+    }
     cached = PriceCache(tmp_path / "cache").read("yfinance", "KO")
     assert cached is not None
     expected = yahoo_frame(0)["Adj Close"].to_numpy()

@@ -39,6 +39,7 @@ import pytest
 
 from pipeline.config import SyntheticConfig
 from pipeline.data.cache import LOCK_FILE, METADATA_KEY, CacheMeta
+from pipeline.data.results_store import ENTRY_KEY, RESULTS_DIR
 from pipeline.data.sources.synthetic import SyntheticSource
 from tests.conftest import REPO_ROOT
 from tests.faults.conftest import BASE_CONFIG, base_settings, set_options, temp_files
@@ -87,12 +88,24 @@ def temp_files_of(cache: Path, pid: int | None) -> list[Path]:
     return [path for path in temp_files(cache) if path.name.split(".")[-3] == str(pid)]
 
 
+def stored_results(cache: Path) -> set[Path]:
+    """The results store's directories and entries; every entry whole and its own ticker's."""
+    root = cache / RESULTS_DIR
+    entries = set(root.glob("synthetic/*/*.parquet"))
+    for path in entries:
+        meta = json.loads(pq.read_table(path).schema.metadata[ENTRY_KEY])
+        assert meta["ticker"] == path.stem, path
+    directories = {root, root / "synthetic", *root.glob("synthetic/*")} if root.exists() else set()
+    return entries | {d for d in directories if d.is_dir()}
+
+
 def check_cache(cache: Path, killed_pid: int | None) -> int:
     """Assert what the module docstring says may remain; the number of temporary files left."""
     leftovers = temp_files(cache)
     assert leftovers == temp_files_of(cache, killed_pid), "a temporary file outlived a run"
     files = sorted((cache / "synthetic").glob("*.parquet"))
-    allowed = {cache / LOCK_FILE, cache / "synthetic", *files, *leftovers}
+    stored = stored_results(cache)
+    allowed = {cache / LOCK_FILE, cache / "synthetic", *files, *leftovers, *stored}
     assert set(cache.rglob("*")) <= allowed, sorted(set(cache.rglob("*")) - allowed)
     for path in files:
         table = pq.read_table(path)

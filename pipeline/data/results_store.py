@@ -1,0 +1,193 @@
+"""The results store: what each ticker's backtest computed, kept beside the price cache so that a
+later run of the same settings pays only for the new days (METHOD.md, "Incremental runs").
+
+One Parquet file per ticker and settings key,
+`<cache_dir>/results/<source>/<settings key[:16]>/<TICKER>.parquet`: the predictions of the
+evaluation rows and the signal row (int8) with each row's decision day, and as JSON under the
+schema metadata key `ENTRY_KEY` the ticker, the full settings key, the fingerprint of the prices
+used, the first row and the one-class refits. Written atomically (a reader sees the old entry or
+the new one). An entry that cannot be read, or that describes another ticker, other settings or
+another format, is moved to `quarantine/` beside it and never trusted: that ticker is computed
+in full. The store is read and written by the per-ticker task, wherever it runs (the cache path
+travels in the job), so reuse is the same under every executor.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from contextlib import suppress
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline.backtest.incremental import (
+    REASON_FULL,
+    REASON_MISSING,
+    STORE_FORMAT,
+    PricesUsed,
+    StoredRows,
+)
+from pipeline.backtest.result import TickerResult
+from pipeline.backtest.task import backtest_resuming
+from pipeline.config import BacktestSettings
+from pipeline.outputs import atomic_write
+
+logger = logging.getLogger(__name__)
+
+RESULTS_DIR = "results"
+QUARANTINE_DIR = "quarantine"
+ENTRY_KEY = b"pipeline.results"
+KEY_DIGITS = 16
+REASON_UNREADABLE = "the stored result could not be read (moved aside)"
+REASON_FOREIGN = "the stored result belongs to {what} (moved aside)"
+
+
+@dataclass(frozen=True, slots=True)
+class ResultsSlot:
+    """Where one ticker's stored result lives, the settings key it must carry, and whether
+    to read it (`pipeline run --full` writes the store without reading it)."""
+
+    path: Path
+    key: str
+    read: bool = True
+
+
+def results_slot(price_path: Path, key: str, read: bool = True) -> ResultsSlot:
+    """The slot beside the cache file `<cache_dir>/<source>/<TICKER>.parquet`."""
+    source_dir = price_path.parent
+    directory = source_dir.parent / RESULTS_DIR / source_dir.name / key[:KEY_DIGITS]
+    return ResultsSlot(directory / price_path.name, key, read)
+
+
+def store_size_bytes(cache_dir: Path) -> int:
+    """Bytes on disk of every stored result under `cache_dir` (quarantined ones included)."""
+    root = Path(cache_dir) / RESULTS_DIR
+    return sum(p.stat().st_size for p in root.rglob("*") if p.is_file()) if root.is_dir() else 0
+
+
+def remove_leftovers(cache_dir: Path) -> int:
+    """Remove the temporary files of store writes that never finished (a killed run's).
+
+    Call it holding the cache lock, before any task runs: no write of the store is under way
+    then, so every temporary file in it is a leftover.
+    """
+    root = Path(cache_dir) / RESULTS_DIR
+    removed = 0
+    for leftover in root.rglob(".*.tmp") if root.is_dir() else ():
+        with suppress(FileNotFoundError):
+            leftover.unlink()
+            removed += 1
+            logger.info("removed %s, left by an interrupted write of the results store", leftover)
+    return removed
+
+
+def backtest_with_store(
+    ticker: str, prices: pd.Series, settings: BacktestSettings, slot: ResultsSlot
+) -> TickerResult:
+    """Backtest one ticker reusing its stored result where allowed, then store the new one.
+
+    A store that cannot be written costs the next run its reuse, never this run its result.
+    """
+    stored, why = read_entry(slot, ticker) if slot.read else (None, REASON_FULL)
+    result, fresh = backtest_resuming(ticker, prices, settings, stored, why)
+    if fresh is not None and _changed(stored, fresh, result):
+        try:
+            write_entry(slot, replace(fresh, settings_key=slot.key))
+        except OSError as exc:
+            logger.warning("%s: cannot write the stored result %s: %s", ticker, slot.path, exc)
+    return result
+
+
+def read_entry(slot: ResultsSlot, ticker: str) -> tuple[StoredRows | None, str]:
+    """The stored result, or None and why there is none to use."""
+    try:
+        table = pq.read_table(slot.path)
+    except FileNotFoundError:
+        return None, REASON_MISSING
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        if not slot.path.is_file():
+            return None, REASON_MISSING
+        _quarantine(slot.path, f"{type(exc).__name__}: {exc}")
+        return None, REASON_UNREADABLE
+    try:
+        stored = _decode(table)
+    except (KeyError, TypeError, ValueError, pa.ArrowException) as exc:
+        _quarantine(slot.path, f"{type(exc).__name__}: {exc}")
+        return None, REASON_UNREADABLE
+    foreign = _foreign(stored, ticker, slot.key)
+    if foreign:
+        _quarantine(slot.path, foreign)
+        return None, REASON_FOREIGN.format(what=foreign)
+    return stored, ""
+
+
+def write_entry(slot: ResultsSlot, stored: StoredRows) -> None:
+    meta = {
+        "format": STORE_FORMAT,
+        "ticker": stored.ticker,
+        "settings_key": stored.settings_key,
+        "prices": stored.prices.to_dict(),
+        "first_row": stored.first_row,
+        "one_class": list(stored.one_class),
+        "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
+    }
+    table = pa.table(
+        {
+            "date": pa.array(np.asarray(stored.row_dates, dtype="datetime64[ns]")),
+            "prediction": pa.array(np.asarray(stored.predictions, dtype=np.int8)),
+        }
+    )
+    table = table.replace_schema_metadata({ENTRY_KEY: json.dumps(meta).encode()})
+    atomic_write(slot.path, lambda tmp: pq.write_table(table, tmp, compression="zstd"))
+
+
+def _decode(table: pa.Table) -> StoredRows:
+    raw = json.loads((table.schema.metadata or {})[ENTRY_KEY])
+    if not isinstance(raw, dict):
+        raise ValueError("the entry's metadata is not an object")
+    if raw.get("format") != STORE_FORMAT:
+        raise ValueError(f"store format {raw.get('format')!r}, expected {STORE_FORMAT}")
+    dates = table.column("date").to_numpy().astype("datetime64[ns]")
+    predictions = table.column("prediction").to_numpy().astype(np.int8)
+    return StoredRows(
+        ticker=str(raw["ticker"]),
+        settings_key=str(raw["settings_key"]),
+        prices=PricesUsed.from_dict(raw["prices"]),
+        first_row=int(raw["first_row"]),
+        predictions=predictions,
+        row_dates=dates,
+        one_class=tuple(int(i) for i in raw["one_class"]),
+    )
+
+
+def _foreign(stored: StoredRows, ticker: str, key: str) -> str:
+    if stored.ticker != ticker:
+        return f"ticker {stored.ticker!r}, not {ticker!r}"
+    if stored.settings_key != key:
+        return "other settings"
+    return ""
+
+
+def _changed(stored: StoredRows | None, fresh: StoredRows, result: TickerResult) -> bool:
+    """Whether the entry must be rewritten: a re-run that reused it unchanged leaves it alone."""
+    recomputed = result.reuse is None or bool(result.reuse["reason"])
+    return stored is None or recomputed or stored.prices != fresh.prices
+
+
+def _quarantine(path: Path, why: str) -> None:
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+    target = path.parent / QUARANTINE_DIR / f"{path.name}.{stamp}"
+    try:
+        target.parent.mkdir(exist_ok=True)
+        os.replace(path, target)
+    except OSError as exc:
+        logger.warning("stored result %s is unusable (%s) and cannot be moved: %s", path, why, exc)
+        return
+    logger.warning("stored result %s is unusable (%s); moved to %s", path, why, target)

@@ -1,0 +1,132 @@
+"""The results store: entries round-trip, and an unreadable or foreign entry is moved aside and
+never trusted (the ticker is computed in full, with the reason)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from pipeline.backtest.incremental import REASON_FULL, REASON_MISSING
+from pipeline.backtest.task import backtest_ticker
+from pipeline.data import results_store
+from pipeline.data.results_store import (
+    ENTRY_KEY,
+    QUARANTINE_DIR,
+    ResultsSlot,
+    backtest_with_store,
+    read_entry,
+    remove_leftovers,
+    results_slot,
+)
+from tests.backtest.conftest import build_settings, random_walk
+
+SETTINGS = build_settings(3, train_days=40, retrain_every=10, min_eval_days=5)
+KEY = "ab" * 32
+
+
+@pytest.fixture
+def slot(tmp_path: Path) -> ResultsSlot:
+    return results_slot(tmp_path / "cache" / "csv" / "KO.parquet", KEY)
+
+
+def test_the_entry_lives_beside_the_price_cache_under_its_settings_key(tmp_path: Path) -> None:
+    slot = results_slot(tmp_path / "cache" / "csv" / "KO.parquet", KEY)
+    assert slot.path == tmp_path / "cache" / "results" / "csv" / KEY[:16] / "KO.parquet"
+
+
+def test_a_stored_result_is_read_back_and_reused(slot: ResultsSlot) -> None:
+    prices = random_walk(160, seed=2)
+    first = backtest_with_store("KO", prices, SETTINGS, slot)
+    assert first.reuse["reason"] == REASON_MISSING and slot.path.is_file()
+    stored, why = read_entry(slot, "KO")
+    assert why == "" and stored is not None
+    assert stored.settings_key == KEY and stored.prices.rows == 160
+    again = backtest_with_store("KO", random_walk(170, seed=2), SETTINGS, slot)
+    assert again.reuse["reason"] == "" and again.reuse["rows_reused"] == first.metrics["n_days"] + 1
+    full = backtest_ticker("KO", random_walk(170, seed=2), SETTINGS)
+    assert again.daily.equals(full.daily) and again.signal == full.signal
+
+
+def test_full_writes_the_store_without_reading_it(slot: ResultsSlot) -> None:
+    prices = random_walk(160, seed=2)
+    backtest_with_store("KO", prices, SETTINGS, slot)
+    full = ResultsSlot(slot.path, slot.key, read=False)
+    result = backtest_with_store("KO", prices, SETTINGS, full)
+    assert result.reuse["reason"] == REASON_FULL and result.reuse["rows_reused"] == 0
+    assert read_entry(slot, "KO")[1] == ""
+
+
+def quarantined(slot: ResultsSlot) -> list[Path]:
+    return sorted((slot.path.parent / QUARANTINE_DIR).glob("KO.parquet.*"))
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda path: path.write_bytes(b"not parquet at all"),
+        lambda path: path.write_bytes(path.read_bytes()[:-40]),
+        lambda path: path.write_bytes(b""),
+    ],
+    ids=["garbage", "truncated", "empty"],
+)
+def test_an_unreadable_entry_is_moved_aside_and_the_ticker_computed_in_full(
+    slot: ResultsSlot, damage
+) -> None:
+    prices = random_walk(160, seed=2)
+    backtest_with_store("KO", prices, SETTINGS, slot)
+    damage(slot.path)
+    result = backtest_with_store("KO", prices, SETTINGS, slot)
+    assert result.reuse["reason"] == results_store.REASON_UNREADABLE
+    assert result.reuse["rows_reused"] == 0
+    assert len(quarantined(slot)) == 1
+    assert read_entry(slot, "KO")[1] == ""  # rewritten whole
+
+
+def rewrite_meta(path: Path, **changes: object) -> None:
+    table = pq.read_table(path)
+    meta = json.loads(table.schema.metadata[ENTRY_KEY])
+    meta.update(changes)
+    pq.write_table(table.replace_schema_metadata({ENTRY_KEY: json.dumps(meta)}), path)
+
+
+@pytest.mark.parametrize(
+    ("changes", "reason_part"),
+    [
+        ({"ticker": "XOM"}, "ticker 'XOM'"),
+        ({"settings_key": "cd" * 32}, "other settings"),
+        ({"format": 999}, "could not be read"),
+        ({"prices": {"rows": "x"}}, "could not be read"),
+    ],
+    ids=["other-ticker", "other-settings", "other-format", "bad-fingerprint"],
+)
+def test_a_foreign_entry_is_moved_aside_never_trusted(
+    slot: ResultsSlot, changes: dict, reason_part: str
+) -> None:
+    prices = random_walk(160, seed=2)
+    backtest_with_store("KO", prices, SETTINGS, slot)
+    rewrite_meta(slot.path, **changes)
+    result = backtest_with_store("KO", random_walk(165, seed=2), SETTINGS, slot)
+    assert reason_part in result.reuse["reason"] and result.reuse["rows_reused"] == 0
+    assert len(quarantined(slot)) == 1
+
+
+def test_a_store_that_cannot_be_written_never_fails_the_ticker(
+    slot: ResultsSlot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object) -> None:
+        raise PermissionError("read-only store")
+
+    monkeypatch.setattr(results_store, "atomic_write", refuse)
+    result = backtest_with_store("KO", random_walk(160, seed=2), SETTINGS, slot)
+    assert result.status == "ok" and not slot.path.exists()
+
+
+def test_leftover_temporary_files_are_removed(slot: ResultsSlot, tmp_path: Path) -> None:
+    backtest_with_store("KO", random_walk(160, seed=2), SETTINGS, slot)
+    leftover = slot.path.parent / ".KO.parquet.12345.abcdef.tmp"
+    leftover.write_bytes(b"half")
+    assert remove_leftovers(tmp_path / "cache") == 1
+    assert not leftover.exists() and slot.path.is_file()
