@@ -19,6 +19,7 @@ from typing import Annotated
 
 import pandas as pd
 import typer
+from typer.core import TyperCommand
 
 from pipeline.config import DEFAULT_CONFIG_PATH, Config, config_warnings, load_config
 from pipeline.errors import CacheLockedError, ConfigError, PipelineError
@@ -46,11 +47,23 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+class PlainUsageCommand(TyperCommand):
+    """Usage lines as the README writes them: `pipeline report RUN_DIR`, not `{RUN_DIR}`."""
+
+    def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
+        pieces = super().collect_usage_pieces(ctx)
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
+
+
 ConfigArg = Annotated[
     Path | None,
-    typer.Argument(help=f"TOML config file [default: {DEFAULT_CONFIG_PATH}]", show_default=False),
+    typer.Argument(
+        metavar="CONFIG",
+        help=f"TOML config file [default: {DEFAULT_CONFIG_PATH}]",
+        show_default=False,
+    ),
 ]
-RequiredConfigArg = Annotated[Path, typer.Argument(help="TOML config file.")]
+RequiredConfigArg = Annotated[Path, typer.Argument(metavar="CONFIG", help="TOML config file.")]
 SetOption = Annotated[
     list[str] | None,
     typer.Option(
@@ -64,6 +77,29 @@ SetOption = Annotated[
 QuietOption = Annotated[
     bool, typer.Option("--quiet", "-q", help="Only warnings and errors; no progress bars.")
 ]
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from importlib.metadata import version
+
+        typer.echo(f"pipeline {version('pipeline')}")
+        raise typer.Exit(EXIT_OK)
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """The options every command shares; the help is the app's."""
 
 
 def _error(message: str) -> None:
@@ -118,7 +154,7 @@ LogFormatOption = Annotated[
 ]
 
 
-@app.command()
+@app.command(cls=PlainUsageCommand)
 def run(
     config: ConfigArg = None,
     out: Annotated[
@@ -258,7 +294,7 @@ def _print_run_summary(summary: pd.DataFrame, manifest: dict) -> None:
         typer.echo(format_signal_counts(manifest["signals"]))
 
 
-@app.command()
+@app.command(cls=PlainUsageCommand)
 def download(config: RequiredConfigArg, set_: SetOption = None, quiet: QuietOption = False) -> None:
     """Run the data stage only: fetch what is missing or new into the Parquet cache.
 
@@ -293,21 +329,27 @@ def download(config: RequiredConfigArg, set_: SetOption = None, quiet: QuietOpti
     raise typer.Exit(EXIT_TICKER_FAILED if counts.get("failed") else EXIT_OK)
 
 
-@app.command()
+@app.command(cls=PlainUsageCommand)
 def validate(config: RequiredConfigArg, set_: SetOption = None) -> None:
     """Check a config and print it resolved: every default spelled out, overrides applied."""
     with exit_codes():
         resolved = _load(config, set_)
     typer.echo(json.dumps(resolved.to_dict(), indent=2))
-    for warning in config_warnings(resolved):
+    from pipeline.backtest.speed import speed_warnings
+
+    for warning in [*config_warnings(resolved), *speed_warnings(resolved.backtest_settings)]:
         _error(f"warning: {warning}")
     typer.echo(f"config ok: {len(resolved.data.universe)} tickers, hash {resolved.digest()}")
 
 
-RunDirArg = Annotated[Path, typer.Argument(help="A run directory written by `pipeline run`.")]
+RunDirArg = Annotated[
+    Path, typer.Argument(metavar="RUN_DIR", help="A run directory written by `pipeline run`.")
+]
+RunAArg = Annotated[Path, typer.Argument(metavar="RUN_A", help="The baseline run directory.")]
+RunBArg = Annotated[Path, typer.Argument(metavar="RUN_B", help="The run compared with it.")]
 
 
-@app.command()
+@app.command(cls=PlainUsageCommand)
 def report(run_dir: RunDirArg) -> None:
     """Rebuild report.html, report.md and the charts of a run from its saved results.
 
@@ -325,8 +367,8 @@ def report(run_dir: RunDirArg) -> None:
         typer.echo(str(path))
 
 
-@app.command()
-def compare(run_a: RunDirArg, run_b: RunDirArg) -> None:
+@app.command(cls=PlainUsageCommand)
+def compare(run_a: RunAArg, run_b: RunBArg) -> None:
     """What changed from RUN_A (the baseline) to RUN_B: per-ticker accuracy and returns,
     tickers added, dropped or newly failing, and whether the config or the data changed."""
     from pipeline.report import compare_runs, format_comparison
@@ -348,7 +390,7 @@ RepeatsOption = Annotated[
 ]
 
 
-@app.command()
+@app.command(cls=PlainUsageCommand)
 def tune(
     config: ConfigArg = None,
     sample: Annotated[
@@ -378,11 +420,14 @@ def tune(
     typer.echo(format_sweep_table(result))
 
 
-@app.command()
+@app.command(cls=PlainUsageCommand)
 def bench(
     config: Annotated[
         Path,
-        typer.Argument(help="TOML config file: its tickers, dates, model and mode are used."),
+        typer.Argument(
+            metavar="CONFIG",
+            help="TOML config file: its tickers, dates, model and mode are used.",
+        ),
     ] = Path("configs/article.toml"),
     out: Annotated[
         Path | None,

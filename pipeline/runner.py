@@ -21,6 +21,7 @@ import pandas as pd
 from pipeline import manifest as run_manifest
 from pipeline.backtest.incremental import settings_key
 from pipeline.backtest.result import DAILY_COLUMNS, SUMMARY_COLUMNS, TickerResult
+from pipeline.backtest.speed import speed_warnings
 from pipeline.config import Config, config_warnings, load_config
 from pipeline.data.cache import PriceCache
 from pipeline.data.download import DownloadReport, download_universe
@@ -215,6 +216,8 @@ def run_pipeline(
         universe = config.data.universe
         logger.info("run %s: %d tickers, config %s", run_dir, len(universe), config.digest())
         remove_leftovers(cache.root)
+        for warning in speed_warnings(config.backtest_settings):
+            logger.warning(warning)
         with clock.stage("download"):
             downloads = run_data_stage(config, cache, show_progress)
         with clock.stage("backtest"):

@@ -203,3 +203,30 @@ def test_only_an_end_after_today_warns(offset: int, warned: bool, tmp_path: Path
         synthetic_raw_config(tmp_path, n_tickers=1, n_days=60, end=today + timedelta(offset))
     )
     assert bool(config_warnings(config, today=today)) is warned
+
+
+def test_version_prints_the_installed_version() -> None:
+    from importlib.metadata import version
+
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0
+    assert result.stdout == f"pipeline {version('pipeline')}\n"
+
+
+@pytest.mark.parametrize(
+    ("command", "usage"),
+    [
+        ("run", "pipeline run [OPTIONS] [CONFIG]"),
+        ("download", "pipeline download [OPTIONS] CONFIG"),
+        ("validate", "pipeline validate [OPTIONS] CONFIG"),
+        ("report", "pipeline report [OPTIONS] RUN_DIR"),
+        ("compare", "pipeline compare [OPTIONS] RUN_A RUN_B"),
+        ("tune", "pipeline tune [OPTIONS] [CONFIG]"),
+        ("bench", "pipeline bench [OPTIONS] [CONFIG]"),
+    ],
+)
+def test_help_names_arguments_as_the_readme_does(command: str, usage: str) -> None:
+    result = runner.invoke(app, [command, "--help"], prog_name="pipeline")
+    assert result.exit_code == 0
+    assert f"Usage: {usage}\n" in result.stdout
+    assert "{" not in result.stdout.splitlines()[0]

@@ -259,14 +259,16 @@ def _sweep_grid(
             best = min((s[0] for s in measured.values()), default=math.inf)
             # Chunks of one are always timed: the baseline, and each worker count's anchor.
             if chunksize > 1 and is_hopeless(ideal[key], best):
-                logger.info("tune: skip %d workers x %d (ideal %.3f s)", *key, ideal[key])
+                logger.info(
+                    "tune: skip %s x %d (ideal %.3f s)", _workers(workers), chunksize, ideal[key]
+                )
             else:
                 measured[key] = [time_stage(jobs, settings, execution, workers, chunksize)[0]]
-                logger.info("tune: %d workers x %d: %.3f s", *key, measured[key][0])
+                logger.info("tune: %s x %d: %.3f s", _workers(workers), chunksize, measured[key][0])
             progress.advance()
     auto_workers = resolve_workers(execution.workers, n)
     seconds, chosen = time_stage(jobs, settings, execution, auto_workers, "auto")
-    logger.info("tune: %d workers x auto (chose %d): %.3f s", auto_workers, chosen, seconds)
+    logger.info("tune: %s x auto (chose %d): %.3f s", _workers(auto_workers), chosen, seconds)
     progress.advance()
     return _Grid(ideal, measured, auto_workers, [seconds], chosen)
 
@@ -321,8 +323,8 @@ def format_sweep_table(result: SweepResult) -> str:
         f"{auto.workers:>7} {'auto':>9} {auto.median_seconds:>9.3f} "
         f"{baseline / auto.median_seconds:>6.2f}x  auto chose chunksize {auto.chosen_chunksize}",
         "",
-        f"best: {best.workers} workers, chunksize {best.chunksize}, {best.median_seconds:.3f} s",
-        f"auto: {auto.workers} workers, chunksize {auto.chosen_chunksize} (from its pilot), "
+        f"best: {_workers(best.workers)}, chunksize {best.chunksize}, {best.median_seconds:.3f} s",
+        f"auto: {_workers(auto.workers)}, chunksize {auto.chosen_chunksize} (from its pilot), "
         f"{auto.median_seconds:.3f} s: {result.auto_gap:+.1%} against the best "
         f"({verdict} the {AUTO_TARGET_GAP:.0%} target)",
         f"recommended: --set execution.workers={recommended['workers']} "
@@ -332,7 +334,17 @@ def format_sweep_table(result: SweepResult) -> str:
         f"median of {result.repeats} run(s); one task {result.task_seconds * 1e3:.1f} ms "
         f"serially; {result.usable_cpus} usable CPUs; sweep took {result.sweep_seconds:.0f} s.",
         "speedup: seconds of 1 worker x chunksize 1 / seconds.",
+        f"target: auto's time within {AUTO_TARGET_GAP:.0%} of the best measured configuration's.",
     ]
+    if result.repeats == 1:
+        lines.append(
+            "warning: one run per configuration; on a busy machine timings vary by more than "
+            "the target from noise alone: use --repeats 3 or more before acting on it."
+        )
     if result.failed_downloads:
         lines.append(f"not measured (no prices): {', '.join(result.failed_downloads)}")
     return "\n".join(lines)
+
+
+def _workers(count: int) -> str:
+    return f"{count} worker" if count == 1 else f"{count} workers"

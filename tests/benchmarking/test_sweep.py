@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date
 from pathlib import Path
 
@@ -172,3 +173,19 @@ def test_otherwise_the_best_is_recommended(auto_seconds: float, auto_workers: in
 def test_the_gap_is_outside_the_target_when_auto_is_slow() -> None:
     table = format_sweep_table(hand_made(1.5))
     assert "+50.0% against the best (OUTSIDE the 15% target)" in table
+
+
+def test_one_repeat_warns_that_the_timings_are_noise_and_says_what_the_target_is() -> None:
+    once = dataclasses.replace(hand_made(auto_seconds=1.1), repeats=1)
+    table = format_sweep_table(once)
+    assert "target: auto's time within 15% of the best measured configuration's." in table
+    assert table.splitlines()[-1].startswith("warning: one run per configuration;")
+    assert "--repeats 3" in table
+    assert "warning" not in format_sweep_table(hand_made(auto_seconds=1.1))
+
+
+def test_one_worker_is_singular() -> None:
+    result = hand_made(auto_seconds=1.0, auto_workers=1)
+    table = format_sweep_table(result)
+    assert "auto: 1 worker, chunksize" in table
+    assert "1 workers" not in table
