@@ -55,6 +55,10 @@ class DownloadConfig(_Section):
     requests_per_second: float = Field(2.0, gt=0)
     timeout_seconds: float = Field(60.0, gt=0)
     refresh_overlap_days: int = Field(5, ge=1, le=60)
+    # yfinance: ask for yfinance's own price repair; what it changed becomes data notes.
+    repair: bool = True
+    # A symbol the source called unknown or delisted is not asked for again for this many days.
+    dead_ttl_days: int = Field(7, ge=0, le=3650)
 
 
 class DataConfig(_Section):
@@ -67,6 +71,9 @@ class DataConfig(_Section):
     cache_dir: Path = Path("data/cache")
     synthetic: SyntheticConfig = Field(default_factory=SyntheticConfig)
     download: DownloadConfig = Field(default_factory=DownloadConfig)
+    # Detected provider errors: flag them and keep the prices, skip the ticker, or repair what
+    # can be repaired safely (pipeline.data.quality).
+    quality: Literal["warn", "skip", "repair"] = "warn"
 
     @field_validator("tickers")
     @classmethod

@@ -60,6 +60,7 @@ def build_manifest(
     warnings: Mapping[str, list[str]],
     fingerprints: Mapping[str, Mapping[str, Any]] | None = None,
     aggregates: Mapping[str, Any] | None = None,
+    data_quality: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
     return {
         "manifest_version": MANIFEST_VERSION,
@@ -78,6 +79,7 @@ def build_manifest(
             row.ticker: row.reason for row in summary.itertuples() if row.status == "failed"
         },
         "data_warnings": dict(warnings),
+        "data_quality": dict(data_quality or {}),
         "fingerprints": dict(fingerprints or {}),
         "aggregates": dict(aggregates or {}),
     }

@@ -24,7 +24,7 @@ from pipeline.backtest.result import DAILY_COLUMNS, SUMMARY_COLUMNS, TickerResul
 from pipeline.backtest.speed import speed_warnings
 from pipeline.config import Config, config_warnings, load_config
 from pipeline.data.cache import PriceCache
-from pipeline.data.download import DownloadReport, download_universe
+from pipeline.data.download import DownloadReport, download_universe, quality_record
 from pipeline.data.results_store import remove_leftovers, results_slot
 from pipeline.data.sources.registry import make_source
 from pipeline.execution.executors import Executor, collect_results, make_executor
@@ -97,7 +97,16 @@ def plan_jobs(config: Config, downloads: DownloadReport, full: bool = False) -> 
             continue
         path = Path(item.path).resolve()
         slot = results_slot(path, key, read=not full)
-        jobs.append(TickerJob(item.ticker, path, config.data.start, config.data.end, results=slot))
+        jobs.append(
+            TickerJob(
+                item.ticker,
+                path,
+                config.data.start,
+                config.data.end,
+                results=slot,
+                repairs=item.repairs,
+            )
+        )
     return jobs
 
 
@@ -245,6 +254,7 @@ def run_pipeline(
         warnings=merge_warnings(config.data.universe, downloads, results),
         fingerprints={r.ticker: r.fingerprint for r in results if r.fingerprint},
         aggregates=aggregates.to_dict(),
+        data_quality=quality_record(config.data.quality, downloads.outcomes),
     )
     manifest.update(reuse=reuse, signals=signal_counts(signals))
     if run_dir is not None:

@@ -5,8 +5,9 @@ rows with a missing date or a missing or infinite price are dropped, a date give
 its last price, dates out of order are sorted. A zero or negative price cannot be repaired (its
 log return does not exist, and dropping it would hide a broken source): DataError.
 
-A one-day jump that reverts the next day (an adjusted price doubling for a day is a known
-provider error) is kept but flagged: it may be real, and only the analyst can tell.
+Provider errors in prices that are well formed (a one-day jump that reverts, unit errors, bad
+splits, stale prices, gaps) are found once, in the data stage, by `pipeline.data.quality`, from
+every column the source has; this module only makes the adjusted closes usable.
 """
 
 from __future__ import annotations
@@ -42,30 +43,7 @@ def clean_prices(prices: pd.Series) -> CleanPrices:
     _require_positive(values)
     values = _drop_duplicate_dates(values, warnings)
     values = _sort_dates(values, warnings)
-    warnings.extend(flag_reverting_jumps(values))
     return CleanPrices(values, tuple(warnings))
-
-
-# A jump of at least 25% in log terms (about +28% / -22%) that the next day undoes by 80% or more.
-JUMP_LOG_RETURN = 0.25
-REVERSAL_SHARE = 0.8
-
-
-def flag_reverting_jumps(prices: pd.Series) -> list[str]:
-    """One warning per day whose price jumps and comes back the next day."""
-    returns = np.diff(np.log(prices.to_numpy()))
-    jump, following = returns[:-1], returns[1:]
-    reverts = (
-        (np.abs(jump) >= JUMP_LOG_RETURN)
-        & (np.sign(following) == -np.sign(jump))
-        & (np.abs(jump + following) <= (1 - REVERSAL_SHARE) * np.abs(jump))
-    )
-    return [
-        f"suspicious one-day jump on {prices.index[day + 1].date()}: "
-        f"{np.expm1(jump[day]):+.0%} then {np.expm1(following[day]):+.0%} the next day "
-        "(a provider error?); prices kept as given"
-        for day in np.flatnonzero(reverts)
-    ]
 
 
 def _drop_missing(prices: pd.Series, warnings: list[str]) -> pd.Series:

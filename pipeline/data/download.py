@@ -30,7 +30,7 @@ from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
@@ -47,7 +47,9 @@ from pipeline.data.cache import (
     overlap_matches,
     plan_fetch,
     plan_full_refetch,
+    slice_dates,
 )
+from pipeline.data.quality import Finding, detect, repairs_of, summarise
 from pipeline.data.sources.base import DATA_NOTES, PriceSource
 from pipeline.errors import (
     DataError,
@@ -72,6 +74,7 @@ _POLL_SECONDS = 0.1
 # daemon threads wherever they are, which would leave their temporary files behind.
 _WRITE_GRACE_SECONDS = 10.0
 
+QualityPolicy = Literal["warn", "skip", "repair"]
 DownloadStatus = Literal["hit", "fetched", "refreshed", "skipped", "failed"]
 COUNT_NAMES: dict[DownloadStatus, str] = {
     "hit": "hits",
@@ -93,7 +96,9 @@ class TickerDownload:
     requested [start, end]; `path` is the ticker's cache file (None when failed).
     `attempts` counts source requests, `seconds` the ticker's wall time. `warnings` are the
     source's notes on what it repaired in the cached rows (`sources.base.DATA_NOTES`), kept with
-    the file, for the run's data-quality section.
+    the file, for the run's data-quality section, followed by the provider errors found in the
+    requested rows (`findings`, `pipeline.data.quality`) and what the `data.quality` policy did
+    with them: kept the prices, skipped the ticker, or `repairs` for the backtest to apply.
     """
 
     ticker: str
@@ -106,6 +111,8 @@ class TickerDownload:
     attempts: int = 0
     seconds: float = 0.0
     warnings: tuple[str, ...] = ()
+    findings: tuple[Finding, ...] = ()
+    repairs: tuple[tuple[date, date, float], ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -131,6 +138,30 @@ class DownloadReport:
     @property
     def failures(self) -> tuple[TickerDownload, ...]:
         return tuple(outcome for outcome in self.outcomes if outcome.status == "failed")
+
+
+def quality_record(policy: QualityPolicy, outcomes: Sequence[TickerDownload]) -> dict[str, Any]:
+    """What the data-quality policy found and did, for the manifest: the policy, how many
+    tickers had findings, the findings by kind, the tickers skipped for them and the repairs
+    made (ticker -> [first, last, factor])."""
+    flagged = [outcome for outcome in outcomes if outcome.findings]
+    kinds: dict[str, int] = {}
+    for outcome in flagged:
+        for finding in outcome.findings:
+            kinds[finding.kind] = kinds.get(finding.kind, 0) + 1
+    return {
+        "policy": policy,
+        "tickers_flagged": len(flagged),
+        "findings": kinds,
+        "skipped": [o.ticker for o in flagged if o.status == "skipped"],
+        "repaired": {
+            o.ticker: [
+                [first.isoformat(), last.isoformat(), factor] for first, last, factor in o.repairs
+            ]
+            for o in flagged
+            if o.repairs
+        },
+    }
 
 
 @dataclass(frozen=True, slots=True)
@@ -263,6 +294,7 @@ class _Stage:
     sleep: Callable[[float], None]
     now: Callable[[], datetime]
     jitter: Callable[[], float]
+    quality: QualityPolicy = "warn"
 
 
 def download_universe(
@@ -298,6 +330,7 @@ def download_universe(
         sleep=sleep,
         now=now,
         jitter=jitter,
+        quality=data.quality,
     )
     started = time.monotonic()
     tasks = [_TickerTask(index, ticker) for index, ticker in enumerate(tickers)]
@@ -437,7 +470,8 @@ def _download_ticker(stage: _Stage, task: _TickerTask) -> tuple[TickerDownload, 
     if plan.action == "hit":
         assert cached is not None, plan
         outcome = _succeeded(stage, task, "hit", plan.reason, cached.dates, cached.path)
-        return replace(outcome, warnings=cached.notes), None
+        outcome = replace(outcome, warnings=cached.notes)
+        return _assessed(stage, outcome, cached.frame), None
     frame, notes = _fetch(stage, task, plan)
     status: DownloadStatus = "fetched"
     if plan.action == "refresh":
@@ -460,7 +494,33 @@ def _download_ticker(stage: _Stage, task: _TickerTask) -> tuple[TickerDownload, 
         fetched_at=fetched_at,
     )
     outcome = _succeeded(stage, task, status, plan.reason, frame.index.to_numpy(), None)
-    return replace(outcome, warnings=notes), (frame, new_meta, notes)
+    outcome = _assessed(stage, replace(outcome, warnings=notes), frame)
+    return outcome, (frame, new_meta, notes)
+
+
+def _assessed(stage: _Stage, outcome: TickerDownload, frame: pd.DataFrame) -> TickerDownload:
+    """`outcome` with the provider errors found in its requested rows, handled per policy."""
+    if not outcome.ok:
+        return outcome
+    findings = detect(slice_dates(frame, stage.start, stage.end))
+    if not findings:
+        return outcome
+    notes = [finding.describe() for finding in findings]
+    for note in notes:
+        logger.warning("%s: %s", outcome.ticker, note)
+    outcome = replace(outcome, findings=findings, warnings=(*outcome.warnings, *notes))
+    if stage.quality == "skip":
+        return replace(outcome, status="skipped", reason=summarise(findings))
+    if stage.quality == "repair":
+        repairs = repairs_of(findings)
+        done = tuple(f"repaired: {_describe_repair(repair)}" for repair in repairs)
+        return replace(outcome, repairs=repairs, warnings=(*outcome.warnings, *done))
+    return outcome
+
+
+def _describe_repair(repair: tuple[date, date, float]) -> str:
+    first, last, factor = repair
+    return f"adjusted closes {first}..{last} multiplied by {factor:.6g}"
 
 
 def _fetch(

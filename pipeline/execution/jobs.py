@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from pipeline.backtest.result import TickerResult
 from pipeline.backtest.task import backtest_ticker
 from pipeline.config import BacktestSettings
+from pipeline.data.quality import repair_prices
 from pipeline.data.results_store import ResultsSlot, backtest_with_store
 from pipeline.data.sources.base import ADJ_CLOSE, INDEX_NAME
 
@@ -33,6 +34,9 @@ class TickerJob:
     end: date
     settings: BacktestSettings | None = None
     results: ResultsSlot | None = None  # the results store's entry; None: no store
+    # (first, last, factor): adjusted closes first..last multiplied by factor before the
+    # backtest, the data-quality repairs of `data.quality = "repair"`.
+    repairs: tuple[tuple[date, date, float], ...] = ()
 
 
 def read_adjusted_close(path: Path, start: date, end: date) -> pd.Series:
@@ -65,6 +69,8 @@ def run_job(job: TickerJob, settings: BacktestSettings) -> TickerResult:
         prices = read_adjusted_close(job.path, job.start, job.end)
     except (OSError, KeyError, ValueError) as exc:
         return TickerResult(job.ticker, "failed", f"cannot read cached prices: {exc}")
+    if job.repairs:
+        prices = repair_prices(prices, job.repairs)
     if job.results is None:
         result = backtest_ticker(job.ticker, prices, settings)
     else:

@@ -1,13 +1,12 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.backtest.cleaning import clean_prices, flag_reverting_jumps
+from pipeline.backtest.cleaning import clean_prices
 from pipeline.errors import DataError
 
 
@@ -100,35 +99,3 @@ def test_prices_must_be_indexed_by_date() -> None:
 def test_prices_must_be_numbers() -> None:
     with pytest.raises(DataError, match="prices are not numbers"):
         clean_prices(_series(["1.0", "x", "3", "4"], DAYS))
-
-
-def _prices(values: list[float]) -> pd.Series:
-    return pd.Series(values, index=pd.bdate_range("2020-01-01", periods=len(values)))
-
-
-@pytest.mark.parametrize(
-    ("values", "flagged"),
-    [
-        ([10, 10.1, 20.2, 10.2, 10.3], ["2020-01-03: +100% then -50%"]),
-        ([10, 10.1, 5.0, 10.0, 10.1], ["2020-01-03: -50% then +100%"]),
-        ([10, 10.1, 5.0, 5.1, 5.0], []),
-        ([10, 10.1, 11.0, 10.2, 10.3], []),
-        ([10, 10.1, 20.2, 15.0, 15.1], []),
-    ],
-    ids=["doubling-reverts", "halving-reverts", "crash-stays", "small-move", "half-reversal"],
-)
-def test_reverting_jumps_are_flagged_and_kept(values: list[float], flagged: list[str]) -> None:
-    prices = _prices(values)
-    cleaned = clean_prices(prices)
-    jumps = [w for w in cleaned.warnings if "suspicious one-day jump" in w]
-    assert len(jumps) == len(flagged)
-    for warning, expected in zip(jumps, flagged, strict=True):
-        assert expected in warning
-    pd.testing.assert_series_equal(cleaned.prices, prices.astype(float))
-
-
-def test_a_real_crash_is_not_flagged(sp500_sample: Path) -> None:
-    frame = pd.read_csv(sp500_sample / "AAPL.csv", parse_dates=["timestamp"])
-    prices = frame.set_index("timestamp")["adjusted_close"].sort_index()
-    assert prices.pct_change().min() < -0.5  # 2000-09-29
-    assert not flag_reverting_jumps(prices)

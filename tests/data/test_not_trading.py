@@ -88,9 +88,7 @@ def test_synthetic_late_listing_outside_the_range_is_not_trading() -> None:
     config = SyntheticConfig(n_tickers=50, n_days=1000, seed=0)
     source = SyntheticSource(config)
     late = next(
-        f"SYN{i:03d}"
-        for i in range(50)
-        if synthetic_history(f"SYN{i:03d}", 0, 1000).first_day > 10
+        f"SYN{i:03d}" for i in range(50) if synthetic_history(f"SYN{i:03d}", 0, 1000).first_day > 10
     )
     listed = synthetic_calendar(1000)[synthetic_history(late, 0, 1000).first_day].date()
     with pytest.raises(NotTradingError):

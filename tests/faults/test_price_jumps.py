@@ -1,6 +1,6 @@
 """A one-day jump that reverts the next day (a provider's adjusted price doubling for a day) is
 flagged in the run's data-quality section, in the manifest, report.md and report.html, on every
-run that uses it; a move that stays is not flagged."""
+run that uses it; an exact doubling that stays, or lasts two days, is a split error instead."""
 
 from __future__ import annotations
 
@@ -38,10 +38,12 @@ FLAGGED = {
     "DOUBLED": (with_factor(WALK, slice(JUMP_ROW, JUMP_ROW + 1), 2.0), "+100% then -50%"),
     "HALVED": (with_factor(WALK, slice(JUMP_ROW, JUMP_ROW + 1), 0.5), "-50% then +100%"),
 }
-UNFLAGGED = {
-    "CLEAN": WALK,
-    "STAYS": with_factor(WALK, slice(JUMP_ROW, None), 2.0),  # news, or a split: not reverted
-    "TWODAYS": with_factor(WALK, slice(JUMP_ROW, JUMP_ROW + 2), 2.0),  # not a one-day jump
+UNFLAGGED = {"CLEAN": WALK}
+# An exact doubling on a quiet day that stays is a split left unadjusted; two days off by 2 and
+# back, a split adjusted on the wrong day: both split errors, not one-day jumps.
+SPLITS = {
+    "STAYS": with_factor(WALK, slice(JUMP_ROW, None), 2.0),
+    "TWODAYS": with_factor(WALK, slice(JUMP_ROW, JUMP_ROW + 2), 2.0),
 }
 
 
@@ -51,9 +53,9 @@ def jump_runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, 
     tmp_path = tmp_path_factory.mktemp("jumps")
     for ticker, (prices, _) in FLAGGED.items():
         write_prices(tmp_path / "prices", ticker, prices)
-    for ticker, prices in UNFLAGGED.items():
+    for ticker, prices in {**UNFLAGGED, **SPLITS}.items():
         write_prices(tmp_path / "prices", ticker, prices)
-    settings = csv_settings(tmp_path, [*FLAGGED, *UNFLAGGED])
+    settings = csv_settings(tmp_path, [*FLAGGED, *UNFLAGGED, *SPLITS])
     run_dirs = (tmp_path / "cold", tmp_path / "warm")
     for run_dir in run_dirs:
         result = invoke("run", settings, "--quiet", "--out", str(run_dir))
@@ -74,7 +76,14 @@ def test_exactly_the_reverting_jumps_are_in_the_manifest(
     jump_runs: tuple[Path, Path], run: int
 ) -> None:
     warnings = manifest_of(jump_runs[run])["data_warnings"]
-    assert warnings == {ticker: [expected_warning(ticker)] for ticker in FLAGGED}
+    jumps = {t: [n for n in notes if "one-day jump" in n] for t, notes in warnings.items()}
+    assert {t: notes for t, notes in jumps.items() if notes} == {
+        ticker: [expected_warning(ticker)] for ticker in FLAGGED
+    }
+    assert set(warnings) == {*FLAGGED, *SPLITS}
+    for ticker in SPLITS:
+        (note,) = warnings[ticker]
+        assert note.startswith("split error: ") and JUMP_DAY in note, note
 
 
 @pytest.mark.parametrize("report", ["report.html", "report.md"])
