@@ -7,7 +7,10 @@ pipe and the parent knows which chunk each worker holds, so a dead worker costs 
 it was running: that task is retried once in a fresh worker, then marked failed; the rest of its
 chunk is handed out again. A task over the timeout has its worker killed the same way.
 
-Workers start by fork server (see `worker.worker_context`). The fork server is a process too and
+The first workers are forked from this process when it has a single thread (before the data
+stage starts its threads: `worker.direct_fork_context`), which costs milliseconds; replacements,
+and all workers otherwise, start by fork server (see `worker.worker_context`), which costs its
+start and imports once. The fork server is a process too and
 can die (the OOM killer, a stray kill): its workers then die with it (their parent-death signal)
 and their tickers are handed out again without counting as attempts, since nothing of theirs
 crashed; a new fork server is started, or, if that fails, workers are started by spawn.
@@ -46,6 +49,7 @@ from pipeline.execution.tuning import ChunkPlan, resolve_task_timeout
 from pipeline.execution.worker import (
     Task,
     become_worker,
+    direct_fork_context,
     keep_main_out_of_workers,
     parent_is_gone,
     run_guarded,
@@ -70,6 +74,9 @@ class PoolError(PipelineError, RuntimeError):
 def _worker_loop(conn: Connection, task: Task, settings: BacktestSettings) -> None:
     """Warm up, say so, then run chunks sent by the parent until told to stop or it is gone."""
     parent = become_worker()
+    # A worker forked from the main process inherits its log handlers (the terminal's display,
+    # the run's log file); it logs as a fork server's worker does, to stderr for warnings.
+    logging.getLogger().handlers.clear()
     _warm_up(settings)
     try:
         conn.send(_READY)
@@ -105,6 +112,7 @@ def _warm_up(settings: BacktestSettings) -> None:
 class _Worker:
     process: BaseProcess
     conn: Connection
+    via_server: bool = False  # started by the fork server (else forked from this process)
     ready: bool = False
     chunk: deque[int] = field(default_factory=deque)
     task_started: float = 0.0
@@ -175,8 +183,11 @@ class CrashProofPool:
             return
         keep_main_out_of_workers()
         count = self.stats.workers if workers is None else min(workers, self.stats.workers)
+        direct = direct_fork_context()
+        if direct is not None:
+            self.stats.start_method = "fork"
         try:
-            self._workers = [self._spawn() for _ in range(max(1, count))]
+            self._workers = [self._spawn(direct) for _ in range(max(1, count))]
         except BaseException:
             self._kill_all()
             raise
@@ -233,12 +244,14 @@ class CrashProofPool:
         if owned:
             self.close()
 
-    def _spawn(self) -> _Worker:
-        """A new worker process; by spawn if the fork server cannot be started."""
+    def _spawn(self, direct: BaseContext | None = None) -> _Worker:
+        """A new worker process: forked from this one with a `direct` context, else from the
+        pool's context; by spawn if the fork server cannot be started."""
         error: BaseException | None = None
         for attempt in range(3):
-            parent_end, child_end = self.context.Pipe(duplex=True)
-            process = self.context.Process(
+            context = direct or self.context
+            parent_end, child_end = context.Pipe(duplex=True)
+            process = context.Process(
                 target=_worker_loop, args=(child_end, self.task, self.settings), daemon=True
             )
             try:
@@ -246,13 +259,17 @@ class CrashProofPool:
             except (OSError, EOFError) as exc:
                 error = exc
                 parent_end.close()
-                if attempt == 0 and self._server_is_dead(wait_seconds=1.0):
-                    continue  # the next start finds it dead and starts a new one
+                if attempt == 0 and self._server_is_dead(wait_seconds=2.0):
+                    # The next start finds it dead and starts a new one.
+                    logger.warning("pool: the fork server died; starting a new one")
+                    self.stats.fork_server_restarts += 1
+                    continue
                 self._fall_back_to_spawn(exc)
                 continue
             finally:
                 child_end.close()
-            return _Worker(process, parent_end)
+            via_server = context.get_start_method() == "forkserver"
+            return _Worker(process, parent_end, via_server)
         raise PoolError(f"cannot start worker processes for the backtest: {error}")
 
     def _fall_back_to_spawn(self, error: BaseException) -> None:
@@ -383,50 +400,45 @@ class CrashProofPool:
 
     def _fork_server_died(self, died: Sequence[_Worker]) -> bool:
         """Whether workers died because their fork server did: it reports each worker's end
-        on the worker's sentinel, so a dead server leaves them all closed with no exit code
+        on the worker's sentinel, so a dead server leaves them closed with no exit code
         (multiprocessing then says 255)."""
-        if self.context.get_start_method() != "forkserver":
+        if any(not worker.via_server or worker.process.exitcode != 255 for worker in died):
             return False
-        if any(worker.process.exitcode != 255 for worker in died):
-            return False
-        sentinels = [worker.process.sentinel for worker in self._workers]
-        if len(wait(sentinels, timeout=0)) < len(sentinels):
-            return False
-        return self._server_is_dead(wait_seconds=1.0)
+        return self._server_is_dead(wait_seconds=2.0)
 
     @staticmethod
     def _server_is_dead(wait_seconds: float) -> bool:
         from multiprocessing import forkserver
 
-        import psutil
-
         pid = forkserver._forkserver._forkserver_pid
         if pid is None:
             return False
-        # Its pipes close as it exits, a moment before the kernel marks it dead.
+        # Its pipes close as it exits, a moment before the kernel marks it dead. WNOWAIT: look
+        # without reaping it, which multiprocessing does when it starts the next one.
         deadline = time.monotonic() + wait_seconds
         while True:
             try:
-                if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOHANG | os.WNOWAIT) is not None:
                     return True
-            except psutil.NoSuchProcess:
+            except ChildProcessError:
                 return True
             if time.monotonic() > deadline:
                 return False
             time.sleep(0.01)
 
     def _restart_fork_server(self, queue: deque[int]) -> None:
-        """Every worker died with the fork server: hand their tickers out again, uncounted
+        """Its workers died with the fork server: hand their tickers out again, uncounted
         (nothing of theirs crashed), and start new workers through a new fork server."""
-        held = sorted(index for worker in self._workers for index in worker.chunk)
+        orphans = [worker for worker in self._workers if worker.via_server]
+        held = sorted(index for worker in orphans for index in worker.chunk)
         logger.warning(
             "pool: the fork server died; starting a new one and %d workers (%d tickers they "
             "held are handed out again)",
-            len(self._workers),
+            len(orphans),
             len(held),
         )
         queue.extendleft(reversed(held))
-        for worker in self._workers:
+        for worker in orphans:
             worker.chunk.clear()
             # The dead server cannot report its workers' ends: kill them by pid to be sure.
             with contextlib.suppress(OSError):
@@ -434,7 +446,7 @@ class CrashProofPool:
                     os.kill(worker.process.pid, signal.SIGKILL)
             self._stop(worker)
         self.stats.fork_server_restarts += 1
-        self._workers = [self._spawn() for _ in self._workers]
+        self._workers = [self._spawn() if w.via_server else w for w in self._workers]
 
     # --- stopping -------------------------------------------------------------------------
 

@@ -23,6 +23,7 @@ import multiprocessing as mp
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable
 from multiprocessing.context import BaseContext
 
@@ -64,6 +65,21 @@ def worker_context(method: str | None = None) -> BaseContext:
     if context.get_start_method() == "forkserver":
         context.set_forkserver_preload([FORKSERVER_PRELOAD])
     return context
+
+
+def direct_fork_context() -> BaseContext | None:
+    """Forking this very process, when that is safe: on Linux, while it has one thread only.
+
+    A fork of a single-threaded process cannot inherit a lock some other thread held, and it
+    starts with everything this process imported (scikit-learn included): no fork server to
+    start, no imports to wait for. The pool starts its first workers this way before the data
+    stage starts threads; later replacements go through the fork server.
+    """
+    if not sys.platform.startswith("linux") or threading.active_count() != 1:
+        return None
+    if mp.parent_process() is not None:  # a worker of someone else's pool: keep it simple
+        return None
+    return mp.get_context("fork")
 
 
 def die_with_parent() -> bool:

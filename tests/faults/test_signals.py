@@ -167,33 +167,48 @@ def test_a_killed_main_process_leaves_no_worker(tmp_path: Path, executor: str) -
     assert not left, [p.cmdline() for p in left]
 
 
-def fork_server_of(main: psutil.Process) -> psutil.Process:
-    for child in main.children():
-        with suppress(psutil.NoSuchProcess):
-            if "multiprocessing.forkserver" in " ".join(child.cmdline()):
-                return child
-    raise AssertionError("the run has no fork server")
+def fork_server_of(main: psutil.Process, seconds: float = 60.0) -> psutil.Process:
+    """The run's fork server, once it has a worker."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        for child in living(main.children()):
+            with suppress(psutil.NoSuchProcess):
+                command = " ".join(child.cmdline())
+                if "multiprocessing.forkserver" in command and living(child.children()):
+                    return child
+        time.sleep(0.05)
+    raise AssertionError("the run never started a fork server with a worker")
 
 
 def test_a_killed_fork_server_costs_no_ticker(tmp_path: Path) -> None:
+    """The first workers are forked from the run itself; killing one makes the pool start its
+    replacement through the fork server, which is then killed in turn."""
     with started_run(tmp_path, "pool") as (child, run_dir):
         main = psutil.Process(child.pid)
+        forked = [p for p in living(main.children()) if "resource_tracker" not in _cmd(p)]
+        assert len(forked) == 2, [_cmd(p) for p in forked]
+        forked[0].kill()
         server = fork_server_of(main)
-        workers = living(server.children())
-        assert len(workers) == 2, [w.cmdline() for w in workers]
+        replacements = living(server.children())
         server.kill()
         try:
             child.wait(timeout=240)
         except subprocess.TimeoutExpired:
             pytest.fail("the run did not finish after its fork server was killed")
-        orphans = wait_dead(workers, 5.0)
+        orphans = wait_dead(replacements, 5.0)
     stderr = (tmp_path / "stderr.txt").read_text()
     assert child.returncode == 0, stderr
     assert "Traceback" not in stderr, stderr
-    assert not orphans, "the old fork server's workers outlived it"
+    assert not orphans, "the fork server's workers outlived it"
     summary = (run_dir / "summary.csv").read_text().splitlines()
     assert len(summary) == 1 + N_TICKERS
     assert not [line for line in summary[1:] if ",failed," in line], summary
     execution = json.loads((run_dir / "manifest.json").read_text())["execution"]
     assert execution["fork_server_restarts"] >= 1, execution
     assert "fork server died" in (run_dir / "run.log").read_text()
+
+
+def _cmd(process: psutil.Process) -> str:
+    with suppress(psutil.NoSuchProcess):
+        return " ".join(process.cmdline())
+    return ""
