@@ -174,8 +174,25 @@ class ExecutionConfig(_Section):
         raise ValueError(f"must be 'auto' or an integer >= 1, got {value!r}")
 
 
+class IntervalSettings(_Section):
+    """Stationary-bootstrap intervals (METHOD.md, "Uncertainty"); samples = 0 turns them off."""
+
+    samples: int = Field(1000, ge=0, le=100_000)
+    confidence: float = Field(0.95, gt=0, lt=1)
+    seed: int = Field(0, ge=0)
+
+
 class ReportConfig(_Section):
     out_dir: Path = Path("reports")
+    bootstrap_samples: int = Field(1000, ge=0, le=100_000)
+    confidence: float = Field(0.95, gt=0, lt=1)
+    seed: int = Field(0, ge=0)
+
+    @property
+    def intervals(self) -> IntervalSettings:
+        return IntervalSettings(
+            samples=self.bootstrap_samples, confidence=self.confidence, seed=self.seed
+        )
 
 
 class BacktestSettings(_Section):
@@ -184,6 +201,7 @@ class BacktestSettings(_Section):
     features: FeaturesConfig
     model: ModelConfig
     backtest: BacktestConfig
+    intervals: IntervalSettings = Field(default_factory=IntervalSettings)
 
 
 class Config(_Section):
@@ -196,7 +214,12 @@ class Config(_Section):
 
     @property
     def backtest_settings(self) -> BacktestSettings:
-        return BacktestSettings(features=self.features, model=self.model, backtest=self.backtest)
+        return BacktestSettings(
+            features=self.features,
+            model=self.model,
+            backtest=self.backtest,
+            intervals=self.report.intervals,
+        )
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form, every default spelled out: what the manifest records."""

@@ -20,7 +20,12 @@ import pandas as pd
 
 from pipeline import manifest as run_manifest
 from pipeline.backtest.incremental import settings_key
-from pipeline.backtest.result import DAILY_COLUMNS, SUMMARY_COLUMNS, TickerResult
+from pipeline.backtest.result import (
+    BASELINE_DAILY_COLUMNS,
+    DAILY_COLUMNS,
+    SUMMARY_COLUMNS,
+    TickerResult,
+)
 from pipeline.backtest.speed import speed_warnings
 from pipeline.config import Config, config_warnings, load_config
 from pipeline.data.cache import PriceCache
@@ -164,8 +169,9 @@ def assemble_daily(results: Sequence[TickerResult]) -> pd.DataFrame:
     done = [r for r in results if r.status == "ok" and r.daily is not None]
     if not done:
         return pd.DataFrame({column: [] for column in ["ticker", *DAILY_COLUMNS]})
+    columns = [*DAILY_COLUMNS, *(c for c in BASELINE_DAILY_COLUMNS if c in done[0].daily)]
     codes = np.repeat(np.arange(len(done)), [len(r.daily) for r in done])  # type: ignore[arg-type]
-    daily = pd.concat([r.daily for r in done], ignore_index=True)[list(DAILY_COLUMNS)]
+    daily = pd.concat([r.daily for r in done], ignore_index=True)[columns]
     daily.insert(0, "ticker", pd.Categorical.from_codes(codes, categories=[r.ticker for r in done]))
     return daily
 
@@ -184,6 +190,15 @@ def merge_warnings(
     for result in results:
         notes[result.ticker].extend(w for w in result.warnings if w not in notes[result.ticker])
     return {ticker: found for ticker, found in notes.items() if found}
+
+
+def assess_portfolio(config: Config, curves: pd.DataFrame, record: bool) -> dict[str, Any]:
+    """The manifest's statistics block; with `record`, this run is appended as a trial first."""
+    from pipeline import trials
+
+    if record:
+        return trials.record_and_assess(config, curves)
+    return trials.statistics_block(config, curves, trials.read_trials(config.report.out_dir))
 
 
 def render_reports(run_dir: Path) -> None:
@@ -241,6 +256,7 @@ def run_pipeline(
         # The per-ticker frames now live in `daily`; keep only what the manifest needs.
         results = [replace(result, daily=None) for result in results]
         aggregates = compute_aggregates(summary, daily, cost_bps=config.backtest.cost_bps)
+        statistics = assess_portfolio(config, aggregates.curves, record=run_dir is not None)
         if run_dir is not None:
             write_tables(run_dir, summary, daily)
             write_signals(run_dir, signals)
@@ -257,6 +273,7 @@ def run_pipeline(
         data_quality=quality_record(config.data.quality, downloads.outcomes),
     )
     manifest.update(reuse=reuse, signals=signal_counts(signals))
+    manifest["statistics"] = statistics
     if run_dir is not None:
         # The manifest is final before the reports are drawn from it, so a later
         # `pipeline report` of this directory draws exactly the same ones.

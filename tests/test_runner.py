@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from pipeline import run_backtest
-from pipeline.backtest.result import DAILY_COLUMNS, SUMMARY_COLUMNS
+from pipeline.backtest.result import BASELINE_DAILY_COLUMNS, DAILY_COLUMNS, SUMMARY_COLUMNS
 from pipeline.config import load_config
 from tests.conftest import REPO_ROOT, synthetic_raw_config
 
@@ -31,7 +31,7 @@ def test_notebook_entry_returns_frames_and_manifest(tmp_path: Path) -> None:
     result = run_backtest(synthetic_config(tmp_path))
     assert list(result.summary.columns) == list(SUMMARY_COLUMNS)
     assert result.summary["ticker"].tolist() == ["SYN000", "SYN001", "SYN002", "SYN003"]
-    assert list(result.daily.columns) == ["ticker", *DAILY_COLUMNS]
+    assert list(result.daily.columns) == ["ticker", *DAILY_COLUMNS, *BASELINE_DAILY_COLUMNS]
     for key in ("config", "config_hash", "versions", "started_at", "finished_at", "timings"):
         assert key in result.manifest
     assert set(result.manifest["timings"]) == {"download", "backtest", "report"}

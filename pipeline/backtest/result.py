@@ -29,6 +29,18 @@ SUMMARY_COLUMNS: tuple[str, ...] = (
     "mode",
     "first_day",
     "last_day",
+    "sharpe_lo",
+    "sharpe_hi",
+    "accuracy_lo",
+    "accuracy_hi",
+    "best_baseline",
+    "edge_sharpe",
+    "edge_accuracy",
+    "long_sharpe",
+    "majority_sharpe",
+    "momentum_sharpe",
+    "reversal_sharpe",
+    "block_length",
 )
 
 # Columns of one ticker's daily frame; `ticker` is added when the frames are combined.
@@ -38,6 +50,10 @@ DAILY_COLUMNS: tuple[str, ...] = (
     "asset_log_return",
     "strategy_log_return",
 )
+# Baselines' positions (METHOD.md, "Baselines"), beside the model's: long is +1 and reversal
+# is -momentum, so these two give every baseline's daily returns. Optional for readers: run
+# directories written before they existed lack them.
+BASELINE_DAILY_COLUMNS: tuple[str, ...] = ("majority_position", "momentum_position")
 
 
 @dataclass(frozen=True, slots=True)

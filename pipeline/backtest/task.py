@@ -18,7 +18,13 @@ import pandas as pd
 from threadpoolctl import ThreadpoolController
 
 from pipeline.backtest.cleaning import clean_prices
-from pipeline.backtest.evaluation import Evaluation, Resume, TooFewRowsError, evaluate
+from pipeline.backtest.evaluation import (
+    Evaluation,
+    Resume,
+    TooFewRowsError,
+    evaluate,
+    plan_refits,
+)
 from pipeline.backtest.features import Design, build_design
 from pipeline.backtest.incremental import StoredRows, plan_resume, prices_used
 from pipeline.backtest.metrics import strategy_log_returns, summarise
@@ -26,6 +32,8 @@ from pipeline.backtest.models import make_estimator
 from pipeline.backtest.result import TickerResult
 from pipeline.config import BacktestSettings
 from pipeline.errors import DataError
+from pipeline.statistics.baselines import baseline_positions, majority_positions
+from pipeline.statistics.ticker import assess_ticker
 
 logger = logging.getLogger(__name__)
 
@@ -151,12 +159,19 @@ def _ok_result(
         first_day=holding_dates[0].date().isoformat(),
         last_day=holding_dates[-1].date().isoformat(),
     )
+    baselines = _baselines(design, rows, settings)
+    targets = design.targets[rows]
+    metrics.update(
+        assess_ticker(ticker, positions, targets, asset, baselines, settings.intervals)
+    )
     daily = pd.DataFrame(
         {
             "date": holding_dates,
             "position": positions,
             "asset_log_return": asset,
             "strategy_log_return": strategy_log_returns(positions, asset),
+            "majority_position": baselines["majority"],
+            "momentum_position": baselines["momentum"],
         }
     )
     signal = _signal(design, evaluation, settings)
@@ -184,6 +199,15 @@ def _signal(
         "in_sample": settings.backtest.mode == "in_sample",
         "last_close": design.as_of_price,
     }
+
+
+def _baselines(design: Design, rows: slice, settings: BacktestSettings) -> dict:
+    """The baselines' positions on the evaluation rows `rows` (METHOD.md, "Baselines")."""
+    refits = plan_refits(design.n_rows, settings.backtest)
+    majority = majority_positions(
+        design.targets, [(refit.train, refit.predict) for refit in refits]
+    )
+    return baseline_positions(design.features[rows, 0], majority)
 
 
 def _one_class_note(evaluation: Evaluation) -> str:

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from pipeline.backtest.result import DAILY_COLUMNS
+from pipeline.backtest.result import BASELINE_DAILY_COLUMNS, DAILY_COLUMNS
 from pipeline.backtest.task import backtest_ticker
 
 DATES = pd.bdate_range("2020-01-06", periods=7, name="date")
@@ -30,7 +30,7 @@ def test_hand_checked_daily_frame_of_a_momentum_model(
     result = backtest_ticker("HAND", PRICES, settings)
     assert result.status == "ok", result.reason
     daily = result.daily
-    assert tuple(daily.columns) == DAILY_COLUMNS
+    assert tuple(daily.columns) == DAILY_COLUMNS + BASELINE_DAILY_COLUMNS
     assert list(daily["date"]) == HOLDING_DAYS
     # pos_t = sign r_t, held over day t+1.
     assert daily["position"].tolist() == [0, -1, 1, 0]

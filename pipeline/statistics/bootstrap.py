@@ -1,0 +1,196 @@
+"""Stationary-bootstrap percentile intervals of daily statistics (METHOD.md, "Uncertainty").
+
+Politis & Romano's stationary bootstrap resamples whole days in blocks of geometric length
+(mean b) starting at uniform positions, wrapping around the end. The mean block length b is
+Politis & White's (corrected by Patton, Politis & White), from `arch`.
+
+Why a resampler of our own beside arch's `StationaryBootstrap`: arch builds every resample's
+index path (T values) and calls the statistic once per resample: 125 ms for 1,000 resamples of
+4,850 days against 50 ms here, for the Sharpe ratio alone (here: Sharpe and accuracy at once),
+and a walk-forward ticker takes about 450 ms, within which the bootstrap must stay under 10%.
+The statistics needed here (mean, mean of squares, share of correct calls) are sums over the
+resampled days, and the sum over a block of a circular series is a difference of two prefix
+sums of the series written twice; so one resample costs O(number of blocks), not O(T).
+tests/statistics checks that its distribution agrees with arch's.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from pipeline.backtest.metrics import APPROX_BDAYS_PER_YEAR
+
+# A resample whose variance is below this share of its mean square is constant up to rounding:
+# its Sharpe ratio is 0, as metrics.sharpe_ratio says for constant returns.
+CONSTANT_TOLERANCE = 1e-12
+
+
+@dataclass(frozen=True, slots=True)
+class Interval:
+    low: float
+    high: float
+
+
+NO_INTERVAL = Interval(math.nan, math.nan)
+
+
+def ticker_seed(seed: int, name: str) -> np.random.SeedSequence:
+    """A seed per series that does not depend on which worker runs it or in which order."""
+    return np.random.SeedSequence([seed, zlib.crc32(name.encode("utf-8"))])
+
+
+def optimal_block_length(values: ArrayLike) -> float:
+    """Mean block length of the stationary bootstrap for `values`, in [1, T] days.
+
+    1 (whole days drawn independently) when the estimate does not exist: fewer than 3 days,
+    constant values, or a series so regular that arch's autocorrelations divide by zero.
+    """
+    from arch.bootstrap import optimal_block_length as arch_block_length
+
+    values = np.asarray(values, dtype=np.float64)
+    if len(values) < 3 or np.ptp(values) == 0:
+        return 1.0
+    try:
+        with np.errstate(divide="ignore", invalid="ignore"):
+            length = float(arch_block_length(values)["stationary"].iloc[0])
+    except (ValueError, FloatingPointError, ZeroDivisionError):
+        return 1.0
+    return min(max(length, 1.0), float(len(values))) if math.isfinite(length) else 1.0
+
+
+# Resamples drawn and summed together: keeps the gathered values in the CPU cache (2x faster).
+CHUNK_SAMPLES = 50
+
+
+def block_sums(
+    series: NDArray[np.float64], block_length: float, n_samples: int, rng: np.random.Generator
+) -> NDArray[np.float64]:
+    """Sums over `n_samples` stationary-bootstrap resamples of each column of `series` (T, k).
+
+    Returns (n_samples, k). Each resample has exactly T days: blocks of geometric length with
+    mean `block_length`, starting at uniform days, wrapping around; the last block is cut at T.
+    """
+    n_days = series.shape[0]
+    doubled = np.concatenate([series, series])
+    prefixes = [
+        np.concatenate([[0.0], np.cumsum(doubled[:, column])]) for column in range(series.shape[1])
+    ]
+    totals = np.empty((n_samples, series.shape[1]))
+    for first in range(0, n_samples, CHUNK_SAMPLES):
+        count = min(CHUNK_SAMPLES, n_samples - first)
+        starts, stops = _block_bounds(n_days, block_length, count, rng)
+        for column, prefix in enumerate(prefixes):
+            ends = np.take(prefix, stops).sum(axis=1)
+            totals[first : first + count, column] = ends - np.take(prefix, starts).sum(axis=1)
+    return totals
+
+
+def _block_bounds(
+    n_days: int, block_length: float, count: int, rng: np.random.Generator
+) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """(starts, stops) of the blocks of `count` resamples, rows of equal width; a block past
+    the T-th day has stop == start (it adds nothing)."""
+    p_new = 1.0 / block_length
+    expected = n_days * p_new
+    spread = math.sqrt(expected)
+    ends = np.cumsum(_geometric(p_new, (count, int(expected + 3 * spread + 16)), n_days, rng), 1)
+    while np.any(ends[:, -1] < n_days):  # too few blocks for some resample: draw more
+        extra = (count, int(4 * spread + 16))
+        more = np.cumsum(_geometric(p_new, extra, n_days, rng), axis=1)
+        ends = np.concatenate([ends, ends[:, -1:] + more], axis=1)
+    ends = np.minimum(ends, n_days)
+    lengths = np.diff(ends, axis=1, prepend=0)
+    starts = rng.integers(0, n_days, size=ends.shape, dtype=np.int32)
+    return starts, starts + lengths
+
+
+def _geometric(
+    p_new: float, shape: tuple[int, int], n_days: int, rng: np.random.Generator
+) -> NDArray[np.int32]:
+    """Geometric lengths on 1, 2, ... with P(L > k) = (1 - p)^k, capped at `n_days`.
+
+    By inversion from float32 uniforms: 5x faster than Generator.geometric, and a length over
+    T days is cut to T anyway.
+    """
+    if p_new >= 1.0:
+        return np.ones(shape, dtype=np.int32)
+    uniform = 1.0 - rng.random(shape, dtype=np.float32)  # (0, 1]: log is finite
+    scale = np.float32(1.0 / math.log1p(-p_new))
+    lengths = np.minimum(np.log(uniform) * scale, np.float32(n_days))
+    return lengths.astype(np.int32) + 1
+
+
+def sharpe_from_sums(
+    total: NDArray[np.float64], total_squares: NDArray[np.float64], n_days: int
+) -> NDArray[np.float64]:
+    """Annualised Sharpe ratios (ddof=1) from sums and sums of squares of `n_days` returns."""
+    mean = total / n_days
+    variance = np.maximum(total_squares - total * mean, 0.0) / (n_days - 1)
+    constant = variance <= CONSTANT_TOLERANCE * (total_squares / n_days)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        ratio = mean / np.sqrt(variance) * math.sqrt(APPROX_BDAYS_PER_YEAR)
+    return np.where(constant, 0.0, ratio)
+
+
+def percentile_interval(values: NDArray[np.float64], confidence: float) -> Interval:
+    """The central `confidence` share of `values` (linear interpolation)."""
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(values, [tail, 1.0 - tail])
+    return Interval(float(low), float(high))
+
+
+@dataclass(frozen=True, slots=True)
+class TickerIntervals:
+    sharpe: Interval
+    accuracy: Interval
+    block_length: float
+
+
+def ticker_intervals(
+    log_returns: ArrayLike,
+    correct: ArrayLike,
+    *,
+    n_samples: int,
+    confidence: float,
+    seed: np.random.SeedSequence,
+) -> TickerIntervals:
+    """Intervals of one strategy's Sharpe ratio and accuracy, resampling whole days.
+
+    `log_returns` are the strategy's daily log returns, `correct` 1 where the day's call was
+    right (resampled with its day). The block length is estimated on the log returns. NaN
+    intervals when there are fewer than 2 days, a non-finite return, or `n_samples` is 0.
+    """
+    returns = np.asarray(log_returns, dtype=np.float64)
+    hits = np.asarray(correct, dtype=np.float64)
+    if n_samples <= 0 or len(returns) < 2 or not np.all(np.isfinite(returns)):
+        return TickerIntervals(NO_INTERVAL, NO_INTERVAL, math.nan)
+    block_length = optimal_block_length(returns)
+    series = np.column_stack([returns, returns * returns, hits])
+    sums = block_sums(series, block_length, n_samples, np.random.default_rng(seed))
+    n_days = len(returns)
+    sharpes = sharpe_from_sums(sums[:, 0], sums[:, 1], n_days)
+    return TickerIntervals(
+        sharpe=percentile_interval(sharpes, confidence),
+        accuracy=percentile_interval(sums[:, 2] / n_days, confidence),
+        block_length=block_length,
+    )
+
+
+def sharpe_interval(
+    log_returns: ArrayLike,
+    *,
+    n_samples: int,
+    confidence: float,
+    seed: np.random.SeedSequence,
+) -> Interval:
+    """Interval of the annualised Sharpe ratio of one daily log-return series."""
+    returns = np.asarray(log_returns, dtype=np.float64)
+    hits = np.zeros_like(returns)
+    return ticker_intervals(
+        returns, hits, n_samples=n_samples, confidence=confidence, seed=seed
+    ).sharpe
