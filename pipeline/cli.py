@@ -465,6 +465,55 @@ def bench(
         raise typer.Exit(EXIT_FAILURE)
 
 
+@app.command()
+def sweep(
+    config: RequiredConfigArg,
+    grid: Annotated[
+        list[str],
+        typer.Option(
+            "--grid",
+            metavar="KEY=LIST",
+            help="One axis of the grid: a features, model or backtest key and a TOML array, "
+            "e.g. --grid features.lags=[3,6,9]. Repeatable; every combination runs.",
+        ),
+    ],
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", help="Where the sweep's files go. Default: <report.out_dir>/sweep-<UTC time>."
+        ),
+    ] = None,
+    set_: SetOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Run every combination of the grid on one shared cache and one executor.
+
+    Writes sweep.csv (one row per configuration: config_hash, the grid values, ok, failed,
+    the portfolio's Sharpe, PSR, DSR over every trial of the universe and date range),
+    portfolios.parquet (each configuration's daily portfolio log return), sweep.json (n_configs,
+    the probability of backtest overfitting by CSCV, s_blocks, the grid) and report.html.
+    Each configuration is recorded as a trial in <report.out_dir>/trials.jsonl.
+    """
+    from pipeline.sweep import grid_points, parse_grid, run_sweep
+
+    _setup_logging(quiet)
+    with exit_codes():
+        points = grid_points(config, set_ or [], parse_grid(grid))
+        base = points[0].config
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        out_dir = out or base.report.out_dir / f"sweep-{stamp}"
+        outcome = run_sweep(points, out_dir, show_progress=not quiet)
+    shown = outcome.table.sort_values("dsr", ascending=False, na_position="last")
+    typer.echo(_format_table(shown, float_digits=3))
+    pbo = outcome.summary["pbo"]
+    typer.echo(
+        f"{len(points)} configurations; PBO {'n/a' if pbo is None else f'{pbo:.2f}'}; "
+        f"{outcome.summary['n_trials']} trials of this universe and range"
+    )
+    typer.echo(f"report: {out_dir / 'report.html'}")
+    raise typer.Exit(outcome.exit_code)
+
+
 def main() -> None:
     with terminate_as_interrupt():
         app()

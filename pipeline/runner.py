@@ -192,13 +192,29 @@ def merge_warnings(
     return {ticker: found for ticker, found in notes.items() if found}
 
 
-def assess_portfolio(config: Config, curves: pd.DataFrame, record: bool) -> dict[str, Any]:
-    """The manifest's statistics block; with `record`, this run is appended as a trial first."""
+def assess_portfolio(
+    config: Config, curves: pd.DataFrame, daily: pd.DataFrame, record: bool
+) -> dict[str, Any]:
+    """The manifest's statistics block (with the baselines' portfolios and the verdict); with
+    `record`, this run is appended as a trial first."""
     from pipeline import trials
+    from pipeline.report.aggregates import baseline_portfolios
+    from pipeline.statistics.portfolio import baseline_comparison
+    from pipeline.statistics.verdict import run_verdict
 
     if record:
-        return trials.record_and_assess(config, curves)
-    return trials.statistics_block(config, curves, trials.read_trials(config.report.out_dir))
+        block = trials.record_and_assess(config, curves)
+    else:
+        block = trials.statistics_block(config, curves, trials.read_trials(config.report.out_dir))
+    baselines = baseline_portfolios(daily, config.backtest.cost_bps)
+    block.update(baseline_comparison(
+        block["portfolio_sharpe"], {name: b["strategy"] for name, b in baselines.items()}
+    ))  # fmt: skip
+    if "portfolio_sharpe_net" in block:
+        net = {name: b["strategy_net"] for name, b in baselines.items() if "strategy_net" in b}
+        block.update(baseline_comparison(block["portfolio_sharpe_net"], net, "_net"))
+    block["verdict"] = run_verdict(block, in_sample=config.backtest.mode == "in_sample")
+    return block
 
 
 def render_reports(run_dir: Path) -> None:
@@ -256,7 +272,7 @@ def run_pipeline(
         # The per-ticker frames now live in `daily`; keep only what the manifest needs.
         results = [replace(result, daily=None) for result in results]
         aggregates = compute_aggregates(summary, daily, cost_bps=config.backtest.cost_bps)
-        statistics = assess_portfolio(config, aggregates.curves, record=run_dir is not None)
+        statistics = assess_portfolio(config, aggregates.curves, daily, record=run_dir is not None)
         if run_dir is not None:
             write_tables(run_dir, summary, daily)
             write_signals(run_dir, signals)

@@ -260,6 +260,36 @@ def portfolio_returns(daily: pd.DataFrame, cost_bps: float = 0.0) -> pd.DataFram
     return means
 
 
+def baseline_portfolios(daily: pd.DataFrame, cost_bps: float = 0.0) -> dict[str, pd.DataFrame]:
+    """Each baseline's equal-weight portfolio (METHOD.md, "Baselines"), as `portfolio_returns`
+    frames; {} when `daily` lacks the baselines' positions (a run written before them)."""
+    if not {"majority_position", "momentum_position"} <= set(daily.columns):
+        return {}
+    momentum = daily["momentum_position"].astype("float64")
+    positions = {
+        "long": pd.Series(1.0, index=daily.index),
+        "majority": daily["majority_position"].astype("float64"),
+        "momentum": momentum,
+        "reversal": -momentum,
+    }
+    asset = daily["asset_log_return"].astype("float64")
+    return {
+        name: portfolio_returns(
+            pd.DataFrame(
+                {
+                    "ticker": daily["ticker"],
+                    "date": daily["date"],
+                    "position": held,
+                    "asset_log_return": asset,
+                    "strategy_log_return": held * asset,
+                }
+            ),
+            cost_bps,
+        )
+        for name, held in positions.items()
+    }
+
+
 def position_changes(daily: pd.DataFrame) -> pd.Series:
     """|pos_t - pos_{t-1}| of each row within its ticker, in date order; the first from flat."""
     ordered = daily.sort_values(["ticker", "date"], kind="stable")

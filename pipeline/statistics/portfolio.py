@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -61,3 +61,20 @@ def _plain(value: float | int) -> float | int | None:
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value
+
+
+def baseline_comparison(
+    model_sharpe: float | None, baseline_returns: Mapping[str, ArrayLike], suffix: str = ""
+) -> dict[str, Any]:
+    """The baselines' portfolio Sharpe ratios, the best one and the model's edge over it."""
+    sharpes = {name: sharpe_ratio(finite_days(r)) for name, r in baseline_returns.items()}
+    if not sharpes:
+        return {}
+    best = max(sharpes, key=lambda name: sharpes[name])
+    edge = None if model_sharpe is None else model_sharpe - sharpes[best]
+    return {
+        f"baseline_sharpes{suffix}": {name: _plain(v) for name, v in sharpes.items()},
+        f"best_baseline{suffix}": best,
+        f"best_baseline_sharpe{suffix}": _plain(sharpes[best]),
+        f"edge_sharpe{suffix}": None if edge is None else _plain(edge),
+    }
