@@ -25,13 +25,20 @@ def majority_positions(targets: NDArray, refits: Sequence[tuple[slice, slice]]) 
     """pos_t = the majority class of the rows the model predicting row t was fit on.
 
     `refits` are (train, predict) row slices of the design, in order; the result has one value
-    per predicted row, in the same order as the model's positions.
+    per predicted row, in the same order as the model's positions. Ties go to the class nearest
+    +1. Class counts of each training window come from running totals: O(rows + refits).
     """
-    blocks = [
-        np.full(predict.stop - predict.start, majority_class(targets[train]), dtype=np.int8)
-        for train, predict in refits
-    ]
-    return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.int8)
+    targets = np.asarray(targets)
+    classes = np.unique(targets)
+    if not refits or not len(classes):
+        return np.zeros(0, dtype=np.int8)
+    running = np.vstack([np.zeros(len(classes)), np.cumsum(targets[:, None] == classes, axis=0)])
+    blocks = []
+    for train, predict in refits:
+        counts = running[train.stop] - running[train.start]
+        winner = int(classes[counts == counts.max()].max())
+        blocks.append(np.full(predict.stop - predict.start, winner, dtype=np.int8))
+    return np.concatenate(blocks)
 
 
 def baseline_positions(today_signs: NDArray, majority: NDArray) -> dict[str, NDArray]:
