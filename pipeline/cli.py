@@ -227,6 +227,9 @@ def run(
     if out is None:
         point_latest(resolved.report.out_dir, run_dir)
     _print_run_summary(result.summary, result.manifest)
+    verdict = (result.manifest.get("statistics") or {}).get("verdict")
+    if verdict:
+        typer.echo(verdict["headline"])
     typer.echo(f"report: {run_dir / 'report.html'}")
     if result.failed_tickers:
         _error(f"failed tickers: {', '.join(result.failed_tickers)}")
