@@ -5,7 +5,6 @@ Jinja2 template with autoescaping."""
 from __future__ import annotations
 
 import base64
-import io
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import pandas as pd
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from pipeline.report.charts import STRATEGY_COLOUR, _figure, figure_png
 from pipeline.statistics.verdict import sweep_verdict
 
 TEMPLATE = "sweep.html.j2"
@@ -20,25 +20,18 @@ TEMPLATE = "sweep.html.j2"
 
 def logit_chart(logits: Sequence[float]) -> str | None:
     """The distribution of the in-sample winner's out-of-sample logit, as a PNG data URI."""
-    if not logits:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    from matplotlib import pyplot as plt
-
     finite = [x for x in logits if math.isfinite(x)]
-    figure, axes = plt.subplots(figsize=(7, 3.2))
-    axes.hist(finite, bins=30, color="#4477aa", edgecolor="white")
-    axes.axvline(0.0, color="#cc3311", linewidth=1.5, label="median out of sample")
-    axes.set_xlabel("logit of the in-sample best's out-of-sample rank (below 0: overfit)")
-    axes.set_ylabel("combinations")
-    axes.legend(loc="upper left", frameon=False)
-    figure.tight_layout()
-    buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=110, metadata={"Software": None})
-    plt.close(figure)
-    return "data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii")
+    if not finite:
+        return None
+    with _figure() as (figure, axes):
+        axes.set_title("In-sample best configuration, ranked out of sample")
+        axes.hist(finite, bins=30, color=STRATEGY_COLOUR, edgecolor="white")
+        axes.axvline(0.0, color="#b3261e", linewidth=1.5, label="out-of-sample median")
+        axes.set_xlabel("logit of its out-of-sample rank (at or below 0: overfit)")
+        axes.set_ylabel("combinations of blocks")
+        axes.legend(loc="upper left")
+    png = figure_png(figure)
+    return "data:image/png;base64," + base64.b64encode(png).decode("ascii")
 
 
 def _cell(value: Any) -> str:
