@@ -8,6 +8,7 @@ damaged line costs only itself.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ import pandas as pd
 
 from pipeline.backtest.metrics import sharpe_ratio
 from pipeline.config import Config
+from pipeline.errors import OutputError
 from pipeline.jsonlines import append_record, read_records
 from pipeline.statistics.portfolio import finite_days, portfolio_statistics
 from pipeline.statistics.sharpe import return_moments
@@ -29,6 +31,8 @@ from pipeline.statistics.trials import (
 )
 
 TRIALS_NAME = "trials.jsonl"
+
+logger = logging.getLogger(__name__)
 
 
 def trial_record(config: Config, curves: pd.DataFrame, kind: str = "run") -> dict[str, Any]:
@@ -58,8 +62,13 @@ def append_trials(out_dir: Path, records: Iterable[Mapping[str, Any]]) -> None:
 
 
 def read_trials(out_dir: Path) -> list[dict[str, Any]]:
-    """Every readable trial, oldest first; damaged lines are skipped with a warning."""
-    return read_records(trials_path(out_dir))
+    """Every readable trial, oldest first; damaged lines are skipped with a warning, and an
+    unreadable file counts as none (with a warning): the DSR then counts this run alone."""
+    try:
+        return read_records(trials_path(out_dir))
+    except OSError as exc:
+        logger.warning("cannot read the trials of %s: %s", out_dir, exc)
+        return []
 
 
 def statistics_block(
@@ -91,5 +100,8 @@ def statistics_block(
 def record_and_assess(config: Config, curves: pd.DataFrame, kind: str = "run") -> dict[str, Any]:
     """Append this run's trial under report.out_dir, then assess it over every trial there."""
     out_dir = config.report.out_dir
-    append_trials(out_dir, [trial_record(config, curves, kind)])
+    try:
+        append_trials(out_dir, [trial_record(config, curves, kind)])
+    except OutputError as exc:  # the run's results matter more than its line in the log
+        logger.warning("this run is not recorded as a trial: %s", exc)
     return statistics_block(config, curves, read_trials(out_dir))

@@ -101,3 +101,12 @@ def test_baselines_of_the_task_by_hand():
     reversal = sharpe_ratio(-design.features[:, 0] * design.next_returns)
     assert result.metrics["reversal_sharpe"] == pytest.approx(reversal)
     assert math.isfinite(result.metrics["sharpe_lo"])
+
+
+def test_an_unwritable_trials_file_warns_and_the_run_goes_on(small_run_overrides, tmp_path, caplog):
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "trials.jsonl").mkdir()  # a directory where the file should be: appends fail
+    result = _run(small_run_overrides, tmp_path / "a")
+    assert result.manifest["statistics"]["n_trials"] == 1
+    assert "not recorded as a trial" in caplog.text
