@@ -5,13 +5,14 @@
 
 Each measurement is a fresh `python -m pipeline run` process (plain fit, `model.fast_path =
 false`, in_sample, on the shared sample's tickers from a warm cache), timed from outside, start
-to finish, so the pool pays everything it costs: the fork server's start, the workers' warm-up,
-the pilot. Serial and pool runs alternate back to back within each repeat (the order rotating),
-and the speed-up is the median of the per-repeat ratios, which cancels most of the slow drift of
-a shared machine. The load average is printed beside the figures.
+to finish, with `--full` (nothing reused from an earlier repeat), so the pool pays everything it
+costs: starting and warming up its workers, the pilot. Serial and pool runs alternate back to
+back within each repeat (the order rotating), and the speed-up is the median of the per-repeat
+ratios, which cancels most of the slow drift of a shared machine. The load average is printed
+beside the figures.
 
-Then, in this process, the parts of the fixed cost: starting the fork server and two workers
-until both are warm, and the pool's backtest on warm workers against the serial one.
+Then, in this process, the parts of the fixed cost: starting two workers until both are warm,
+and the pool's backtest on warm workers against the serial one.
 """
 
 from __future__ import annotations
@@ -52,7 +53,8 @@ def overrides(sample: Path, tickers: list[str], cache: Path, executor: str) -> l
 
 def timed_run(sample: Path, tickers: list[str], scratch: Path, executor: str) -> dict:
     out = scratch / f"run-{executor}-{time.monotonic_ns()}"
-    command = [sys.executable, "-m", "pipeline", "run", "configs/demo.toml", "--quiet"]
+    # --full: every ticker fitted, none taken from the results store of an earlier repeat.
+    command = [sys.executable, "-m", "pipeline", "run", "configs/demo.toml", "--quiet", "--full"]
     for item in overrides(sample, tickers, scratch / "cache", executor):
         command += ["--set", item]
     command += ["--out", str(out)]
@@ -112,9 +114,9 @@ def fixed_cost_parts(sample: Path, tickers: list[str]) -> dict:
         from pipeline.data.cache import PriceCache
         from pipeline.runner import plan_jobs, run_data_stage
 
-        run_pipeline(config, None, show_progress=False)  # warm the cache and this process
+        run_pipeline(config, None, show_progress=False, full=True)  # warm cache and process
         downloads = run_data_stage(config, PriceCache(cache), show_progress=False)
-        jobs = plan_jobs(config, downloads)
+        jobs = plan_jobs(config, downloads, True)  # full: fit every ticker
         settings = config.backtest_settings
         started = time.perf_counter()
         pool = CrashProofPool(settings, 2, "auto")

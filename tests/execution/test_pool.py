@@ -1,3 +1,4 @@
+import time
 from datetime import date
 from pathlib import Path
 
@@ -115,3 +116,22 @@ def test_stopping_early_leaves_no_worker() -> None:
     next(results)
     results.close()
     assert no_children_left()
+
+
+def test_a_timeout_shorter_than_the_poll_interval_is_waited_for_exactly() -> None:
+    """The pool wakes up when the earliest running task reaches its timeout, not at its next
+    poll: a 0.05 s timeout is enforced after 0.05 s, not after the 0.5 s poll."""
+    from collections import deque
+
+    from pipeline.execution import pool as pool_module
+
+    pool = CrashProofPool(SETTINGS, workers=1, chunksize=1, task_timeout=0.05)
+    now = time.monotonic()
+    busy = pool_module._Worker(process=None, conn=None, chunk=deque([0]), task_started=now)  # type: ignore[arg-type]
+    pool._workers = [busy]
+    assert pool._wait_seconds() <= 0.051
+    assert pool_module._POLL_SECONDS > 0.4
+    busy.task_started = now - 1.0  # overdue already: do not wait at all
+    assert pool._wait_seconds() <= 0.001
+    assert pool._overdue(busy)
+    pool._workers = []
