@@ -26,6 +26,7 @@ from pydantic import (
     model_validator,
 )
 
+from pipeline.backtest.models import check_model_params, known_model_kinds
 from pipeline.errors import ConfigError
 from pipeline.symbols import validate_symbol
 
@@ -116,8 +117,6 @@ class ModelConfig(_Section):
     @field_validator("kind")
     @classmethod
     def _known_kind(cls, kind: str) -> str:
-        from pipeline.backtest.models import known_model_kinds
-
         kinds = known_model_kinds()
         if kind not in kinds:
             raise ValueError(f"unknown model {kind!r}; valid: {', '.join(sorted(kinds))}")
@@ -125,8 +124,6 @@ class ModelConfig(_Section):
 
     @model_validator(mode="after")
     def _params_fit_the_model(self) -> ModelConfig:
-        from pipeline.backtest.models import check_model_params
-
         bad = _first_non_finite(self.params)
         if bad is not None:
             key, value = bad

@@ -210,18 +210,3 @@ def test_shipped_configs_are_valid(name: str, monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.chdir(root)
     config = load_config(root / "configs" / name)
     assert config.data.universe
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize(
-    "module", ["pipeline.backtest.models", "pipeline.execution.pool", "pipeline.config"], ids=str
-)
-def test_modules_import_in_any_order(module: str) -> None:
-    """Workers import the task's modules first; config and models must not form a cycle."""
-    import subprocess
-    import sys
-
-    completed = subprocess.run(
-        [sys.executable, "-c", f"import {module}"], capture_output=True, text=True, check=False
-    )
-    assert completed.returncode == 0, completed.stderr

@@ -31,7 +31,7 @@ class Learner(Protocol):
 
 def make_learner(model: ModelConfig, features: np.ndarray, targets: np.ndarray) -> Learner:
     """The fast path where `model.fast_path` is set and it is exact for the estimator."""
-    if model.fast_path and weighted_fit_is_exact(model):
+    if model.fast_path and weighted_fit_is_exact(model.kind, model.params):
         return FastLearner(model, features, targets)
     return PlainLearner(model, features, targets)
 
@@ -40,7 +40,7 @@ class PlainLearner:
     """Fits every training row as it is: the reference the fast path must agree with."""
 
     def __init__(self, model: ModelConfig, features: np.ndarray, targets: np.ndarray) -> None:
-        self._estimator = make_estimator(model)
+        self._estimator = make_estimator(model.kind, model.params)
         self._features = features
         self._targets = targets
 
@@ -55,7 +55,7 @@ class FastLearner:
     """Fits distinct (features, target) pairs weighted by their counts in the training rows."""
 
     def __init__(self, model: ModelConfig, features: np.ndarray, targets: np.ndarray) -> None:
-        self._estimator = make_estimator(model)
+        self._estimator = make_estimator(model.kind, model.params)
         self._rows = group_rows(features, targets)
         self._counts = RunningCounts(self._rows.pair_of_row, len(self._rows.pair_targets))
 

@@ -18,7 +18,6 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.linear_model import LogisticRegression
 from sklearn.svm import SVC, LinearSVC
 
-from pipeline.config import ModelConfig
 from pipeline.errors import ConfigError
 
 RANDOM_SEED = 0
@@ -66,17 +65,17 @@ def known_model_kinds() -> frozenset[str]:
     return frozenset(_REGISTRY)
 
 
-def make_estimator(model: ModelConfig) -> ClassifierMixin:
-    """A fresh, unfitted estimator for `model.kind` with `model.params` applied.
+def make_estimator(kind: str, params: Mapping[str, Any]) -> ClassifierMixin:
+    """A fresh, unfitted estimator of `kind` with `params` applied over its defaults.
 
-    Raises ConfigError naming the parameter when `model.params` has a name the estimator lacks.
+    Raises ConfigError naming the parameter when `params` has a name the estimator lacks.
     """
     try:
-        _check_param_names(model.kind, model.params)
+        _check_param_names(kind, params)
     except ValueError as exc:
         raise ConfigError(f"model.params: {exc}") from None
-    spec = _REGISTRY[model.kind]
-    return spec.factory(**{**spec.defaults, **model.params})
+    spec = _REGISTRY[kind]
+    return spec.factory(**{**spec.defaults, **params})
 
 
 def check_model_params(kind: str, params: Mapping[str, Any]) -> None:
@@ -96,10 +95,11 @@ def check_model_params(kind: str, params: Mapping[str, Any]) -> None:
         return
 
 
-def weighted_fit_is_exact(model: ModelConfig) -> bool:
-    """Whether the fast path gives the plain fit's model for `model` (up to solver tolerance)."""
-    spec = _REGISTRY[model.kind]
-    breaks = any(model.params.get(name) == value for name, value in spec.inexact_params.items())
+def weighted_fit_is_exact(kind: str, params: Mapping[str, Any]) -> bool:
+    """Whether the fast path gives the plain fit's model for `kind` with `params` (up to solver
+    tolerance)."""
+    spec = _REGISTRY[kind]
+    breaks = any(params.get(name) == value for name, value in spec.inexact_params.items())
     return spec.weighted_fit_exact and not breaks
 
 

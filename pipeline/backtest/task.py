@@ -54,7 +54,8 @@ def backtest_resuming(
     to store of the result (None unless it is ok). The result is the same with or without
     `stored`, bit for bit; its `reuse` says how many rows were reused and, for a full
     computation, why (`why_not_stored` when there was nothing to reuse)."""
-    make_estimator(settings.model)  # a bad model.params is the config's fault: raise, early
+    # A bad model.params is the config's fault: raise, early.
+    make_estimator(settings.model.kind, settings.model.params)
     try:
         cleaned = clean_prices(prices)
     except DataError as exc:
