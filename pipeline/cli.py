@@ -15,16 +15,19 @@ from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
 from typer.core import TyperCommand
 
 from pipeline.config import DEFAULT_CONFIG_PATH, Config, config_warnings, load_config
-from pipeline.errors import CacheLockedError, ConfigError, PipelineError
+from pipeline.errors import CacheLockedError, ConfigError, PipelineError, RunDirectoryError
 from pipeline.interrupts import signal_number, terminate_as_interrupt
 from pipeline.logs import run_log, setup_console_logging
+
+if TYPE_CHECKING:
+    from pipeline.runner import RunResult
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -117,6 +120,9 @@ def exit_codes() -> Iterator[None]:
     except CacheLockedError as exc:
         _error(str(exc))
         raise typer.Exit(EXIT_LOCKED) from None
+    except RunDirectoryError as exc:  # a path the user gave that is not a run directory
+        _error(str(exc))
+        raise typer.Exit(EXIT_USAGE) from None
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (pipeline.interrupts)
         signum = signal_number(exc)
         _error("interrupted" if signum == signal.SIGINT else f"interrupted by {exc}")
@@ -217,7 +223,7 @@ def run(
             result = run_pipeline(
                 resolved, run_dir, show_progress=not quiet, lock_wait_seconds=wait, full=full
             )
-        record.finish(result.exit_code, result.manifest)
+        record.finish(run_exit_code(result), result.manifest)
     except typer.Exit as stop:
         record.finish(stop.exit_code)
         raise
@@ -233,7 +239,12 @@ def run(
     typer.echo(f"report: {run_dir / 'report.html'}")
     if result.failed_tickers:
         _error(f"failed tickers: {', '.join(result.failed_tickers)}")
-    raise typer.Exit(result.exit_code)
+    raise typer.Exit(run_exit_code(result))
+
+
+def run_exit_code(result: RunResult) -> int:
+    """0 when every ticker is ok or skipped, 3 when at least one failed (CONTRACT.md)."""
+    return EXIT_TICKER_FAILED if result.failed_tickers else EXIT_OK
 
 
 def _as_of_day(text: str) -> str:
@@ -359,13 +370,9 @@ def report(run_dir: RunDirArg) -> None:
     Reads summary.parquet, daily.parquet and manifest.json only: no prices, no model.
     """
     from pipeline.report import build_report
-    from pipeline.report.run_files import RunDirectoryError
 
-    try:
+    with exit_codes():
         written = build_report(run_dir)
-    except RunDirectoryError as exc:
-        _error(str(exc))
-        raise typer.Exit(EXIT_USAGE) from None
     for path in written:
         typer.echo(str(path))
 
@@ -375,13 +382,9 @@ def compare(run_a: RunAArg, run_b: RunBArg) -> None:
     """What changed from RUN_A (the baseline) to RUN_B: per-ticker accuracy and returns,
     tickers added, dropped or newly failing, and whether the config or the data changed."""
     from pipeline.report import compare_runs, format_comparison
-    from pipeline.report.run_files import RunDirectoryError
 
-    try:
+    with exit_codes():
         comparison = compare_runs(run_a, run_b)
-    except RunDirectoryError as exc:
-        _error(str(exc))
-        raise typer.Exit(EXIT_USAGE) from None
     typer.echo(format_comparison(comparison))
 
 

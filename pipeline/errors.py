@@ -36,6 +36,10 @@ class CacheLockedError(PipelineError):
     """Another run holds the lock on the same cache directory."""
 
 
+class RunDirectoryError(PipelineError):
+    """A directory given as a run directory lacks one of the files a report is built from."""
+
+
 class UnsafePathError(PipelineError):
     """A path the pipeline would write through is a symlink or not what it should be (a
     directory where a file belongs, a FIFO); refused so nothing outside its directory is touched.

@@ -13,6 +13,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.backtest.result import count_statuses
 from pipeline.config import Config
 from pipeline.outputs import atomic_write_text
 
@@ -44,11 +45,6 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-def status_counts(summary: pd.DataFrame) -> dict[str, int]:
-    counts = summary["status"].value_counts()
-    return {status: int(counts.get(status, 0)) for status in ("ok", "skipped", "failed")}
-
-
 def build_manifest(
     config: Config,
     *,
@@ -73,7 +69,7 @@ def build_manifest(
         "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "timings": dict(timings),
         "execution": dict(execution),
-        "counts": status_counts(summary),
+        "counts": count_statuses(summary),
         "cache": dict(cache_counts),
         "failed": {
             row.ticker: row.reason for row in summary.itertuples() if row.status == "failed"

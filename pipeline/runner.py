@@ -61,11 +61,6 @@ class RunResult:
     def failed_tickers(self) -> list[str]:
         return self.summary.loc[self.summary["status"] == "failed", "ticker"].tolist()
 
-    @property
-    def exit_code(self) -> int:
-        """0 when every ticker is ok or skipped, 3 when at least one failed (CONTRACT.md)."""
-        return 3 if self.failed_tickers else 0
-
 
 class StageClock:
     """Wall seconds per stage, for the manifest."""

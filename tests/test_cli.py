@@ -188,6 +188,13 @@ def test_report_of_a_directory_without_results_exits_2(tmp_path: Path) -> None:
     assert "summary.parquet" in result.stderr
 
 
+def test_compare_with_a_directory_without_results_exits_2_in_one_line(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["compare", str(tmp_path / "a"), str(tmp_path / "b")])
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and "manifest.json" in result.stderr
+    assert "Traceback" not in result.output
+
+
 def test_compare_names_what_changed(tmp_path: Path) -> None:
     for seed, ticker in enumerate(["KO", "XOM"]):
         write_csv_prices(tmp_path / "prices", ticker, seed=seed)

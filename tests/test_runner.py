@@ -143,4 +143,4 @@ def test_shipped_demo_config_runs_offline(tmp_path: Path, monkeypatch: pytest.Mo
         ],
     )
     assert result.summary["status"].eq("ok").all()
-    assert result.exit_code == 0
+    assert result.failed_tickers == []

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import pandas as pd
 
 Status = Literal["ok", "skipped", "failed"]
+STATUSES: tuple[Status, ...] = get_args(Status)
 
 # Columns of summary.csv / summary.parquet, in order (CONTRACT.md names the first ten).
 SUMMARY_COLUMNS: tuple[str, ...] = (
@@ -85,3 +86,9 @@ class TickerResult:
         row.update(self.metrics)
         row.update(ticker=self.ticker, status=self.status, reason=self.reason)
         return row
+
+
+def count_statuses(summary: pd.DataFrame) -> dict[str, int]:
+    """How many summary rows have each status, every status present (0 when none)."""
+    counts = summary["status"].value_counts()
+    return {status: int(counts.get(status, 0)) for status in STATUSES}

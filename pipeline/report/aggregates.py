@@ -31,8 +31,8 @@ from pipeline.backtest.metrics import (
     max_drawdown,
     sharpe_ratio,
 )
+from pipeline.backtest.result import count_statuses
 
-STATUSES: tuple[str, ...] = ("ok", "skipped", "failed")
 DISTRIBUTION_COLUMNS: tuple[str, ...] = (
     "accuracy",
     "cum_return",
@@ -192,11 +192,6 @@ def group_reasons(summary: pd.DataFrame) -> tuple[ReasonGroup, ...]:
         for (status, kind), rows in problems.groupby([problems["status"], kinds], sort=False)
     ]
     return tuple(sorted(groups, key=lambda group: (group.status, -len(group.tickers))))
-
-
-def count_statuses(summary: pd.DataFrame) -> dict[str, int]:
-    counts = summary["status"].value_counts()
-    return {status: int(counts.get(status, 0)) for status in STATUSES}
 
 
 def describe_column(values: pd.Series) -> Distribution:

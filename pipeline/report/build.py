@@ -36,7 +36,7 @@ def build_report(run_dir: Path) -> list[Path]:
     """Write report.html, report.md and the PNG charts into `run_dir`; return their paths.
 
     Each file is written atomically (a reader sees the old file or the new one). Raises
-    RunDirectoryError (a FileNotFoundError) when a result file is missing.
+    RunDirectoryError (a PipelineError) when a result file is missing.
     """
     run = read_run(Path(run_dir))
     aggregates = compute_aggregates(run.summary, run.daily, cost_bps=run.cost_bps)

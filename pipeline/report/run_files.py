@@ -8,12 +8,9 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.errors import RunDirectoryError
 from pipeline.manifest import MANIFEST_NAME, read_manifest
 from pipeline.outputs import DAILY_PARQUET, SUMMARY_PARQUET
-
-
-class RunDirectoryError(FileNotFoundError):
-    """A run directory lacks one of the files a report is built from."""
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ def synthetic_settings(tmp_path: Path, seed: int) -> dict[str, object]:
 def cached(tmp_path: Path) -> Iterator[tuple[Path, bytes]]:
     """The victim's cache file after a first run, and its bytes."""
     first = run_in_process(synthetic_settings(tmp_path, seed=0))
-    assert first.exit_code == 0, first.summary
+    assert first.failed_tickers == [], first.summary
     path = tmp_path / "cache" / "synthetic" / f"{VICTIM}.parquet"
     yield path, path.read_bytes()
 
@@ -81,7 +81,7 @@ def test_a_full_disk_fails_the_ticker_and_keeps_its_previous_file(
     monkeypatch.setattr(cache_module, "pq", fake_pq)
     result = run_in_process(synthetic_settings(tmp_path, seed=1))
 
-    assert result.exit_code == 3
+    assert result.failed_tickers == [VICTIM]
     summary = result.summary.set_index("ticker")
     assert summary["status"].to_dict() == {"SYN000": "ok", VICTIM: "failed", "SYN002": "ok"}
     words, name = os.strerror(code), errno.errorcode[code]
@@ -130,7 +130,7 @@ def test_a_read_only_directory_fails_the_ticker_and_keeps_its_file(
     victim_path, before = cached
     result = run_in_process(synthetic_settings(tmp_path, seed=1))
 
-    assert result.exit_code == 3
+    assert result.failed_tickers
     summary = result.summary.set_index("ticker")
     assert (summary["status"] == "failed").all(), "every file of the directory is refused"
     reason = summary.loc[VICTIM, "reason"]

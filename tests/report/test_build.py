@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from pipeline.backtest.result import TickerResult
+from pipeline.errors import PipelineError, RunDirectoryError
 from pipeline.report import build_report
 from pipeline.report.build import REPORT_HTML, REPORT_MD
-from pipeline.report.run_files import RunDirectoryError
 from pipeline.report.tables import IN_SAMPLE_WARNING
 from tests.report.conftest import OK_ROWS, sample_results, write_run
 
@@ -194,3 +194,4 @@ def test_missing_result_file_is_named(make_run):
     (run_dir / "daily.parquet").unlink()
     with pytest.raises(RunDirectoryError, match=r"daily\.parquet missing"):
         build_report(run_dir)
+    assert issubclass(RunDirectoryError, PipelineError), "the CLI's one handler must cover it"
