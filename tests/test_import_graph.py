@@ -34,6 +34,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "pipeline.jsonlines",
             "pipeline.safe_io",
             "pipeline.interrupts",
+            "pipeline.signals",
             "pipeline.report",
         ),
     ),
