@@ -149,7 +149,7 @@ def test_a_provider_with_no_prices_fails_only_that_ticker(
         },
     )
     result = run_in_process(settings)
-    assert result.exit_code == 3
+    assert result.failed_tickers == ["GONE"]
     assert result.summary["status"].tolist() == ["ok", "failed"]
     reason = result.summary.loc[1, "reason"]
     assert re.search(r"no prices from Yahoo for 'GONE' from 2019-01-02 to 2019-12-31", reason)
