@@ -20,9 +20,9 @@ def speed_warnings(settings: BacktestSettings) -> list[str]:
     model, backtest = settings.model, settings.backtest
     if backtest.mode != "walk_forward" or model.kind not in SLOW_PLAIN_FIT:
         return []
-    if model.fast_path and weighted_fit_is_exact(model):
+    if model.fast_path and weighted_fit_is_exact(model.kind, model.params):
         return []
-    if not weighted_fit_is_exact(model):
+    if not weighted_fit_is_exact(model.kind, model.params):
         why = f"model.kind {model.kind!r} with these params has no exact fast path"
         faster = "a larger backtest.retrain_every or mode 'holdout' is faster"
     else:
