@@ -212,12 +212,14 @@ def assess_portfolio(
     return block
 
 
-def render_reports(run_dir: Path) -> None:
-    """report.html, report.md and the charts, drawn from the run directory's files alone."""
-    from pipeline.report import build_report
+def render_reports(
+    run_dir: Path, summary: pd.DataFrame, daily: pd.DataFrame, manifest: Mapping[str, Any]
+) -> None:
+    """report.html, report.md and the charts, drawn from what the run holds in memory."""
+    from pipeline.report.build import draw_report, write_report
 
     started = time.perf_counter()
-    build_report(run_dir)
+    write_report(run_dir, draw_report(summary, daily, manifest, run_name=run_dir.name))
     logger.info("reports drawn in %.1f s", time.perf_counter() - started)
 
 
@@ -289,7 +291,7 @@ def run_pipeline(
         # The manifest is final before the reports are drawn from it, so a later
         # `pipeline report` of this directory draws exactly the same ones.
         run_manifest.write_manifest(run_dir, manifest)
-        render_reports(run_dir)
+        render_reports(run_dir, summary, daily, manifest)
     return RunResult(
         summary=summary, daily=daily, manifest=manifest, run_dir=run_dir, signals=signals
     )

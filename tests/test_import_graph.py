@@ -20,7 +20,13 @@ PACKAGE_ROOT = REPO_ROOT / "pipeline"
 LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
     (
         "compute",
-        ("pipeline.errors", "pipeline.symbols", "pipeline.config", "pipeline.backtest"),
+        (
+            "pipeline.errors",
+            "pipeline.symbols",
+            "pipeline.config",
+            "pipeline.backtest",
+            "pipeline.statistics",
+        ),
     ),
     (
         "data",

@@ -32,6 +32,7 @@ from pipeline.backtest.metrics import (
     sharpe_ratio,
 )
 from pipeline.backtest.result import count_statuses
+from pipeline.errors import RunDirectoryError
 
 DISTRIBUTION_COLUMNS: tuple[str, ...] = (
     "accuracy",
@@ -147,6 +148,37 @@ class Aggregates:
         plain = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "curves"}
         plain["portfolio_definition"] = PORTFOLIO_DEFINITION
         return json_ready(plain)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], curves: pd.DataFrame | None = None) -> Aggregates:
+        """The figures `to_dict` wrote (a manifest's "aggregates"), as they were computed: JSON
+        keeps every float exactly and None stands for NaN. `curves` are the daily series a
+        chart draws; the manifest does not hold them. Keys of no field are left out."""
+        known = {f.name for f in fields(cls)} - {"curves"}
+        plain = {name: _from_json(cls, name, v) for name, v in data.items() if name in known}
+        plain["reasons"] = tuple(
+            ReasonGroup(group["status"], group["kind"], tuple(group["tickers"]))
+            for group in data.get("reasons", ())
+        )
+        plain["distributions"] = {
+            column: _dataclass_from_json(Distribution, stats)
+            for column, stats in data.get("distributions", {}).items()
+        }
+        for name in ("portfolio_strategy", "portfolio_strategy_net", "portfolio_buy_hold"):
+            stats = data.get(name)
+            plain[name] = None if stats is None else _dataclass_from_json(PortfolioStats, stats)
+        empty = pd.DataFrame({"strategy": [], "buy_hold": [], "n_tickers": []})
+        return cls(**plain, curves=empty if curves is None else curves)
+
+
+def _from_json(owner: type, name: str, value: Any) -> Any:
+    """None back to NaN, except in a field that may be None."""
+    optional = "None" in str(next(f.type for f in fields(owner) if f.name == name))
+    return math.nan if value is None and not optional else value
+
+
+def _dataclass_from_json(cls: type, data: Mapping[str, Any]) -> Any:
+    return cls(**{f.name: _from_json(cls, f.name, data.get(f.name)) for f in fields(cls)})
 
 
 def json_ready(value: Any) -> Any:
@@ -353,3 +385,20 @@ def compute_aggregates(
         portfolio_buy_hold=portfolio_stats(curves["buy_hold"]),
         curves=curves,
     )
+
+
+def manifest_aggregates(
+    manifest: Mapping[str, Any], daily: pd.DataFrame | None = None
+) -> Aggregates:
+    """The run's figures as its manifest holds them; with `daily`, the curves the charts draw.
+
+    Raises RunDirectoryError for a manifest without them (written before they were recorded).
+    """
+    recorded = manifest.get("aggregates")
+    if not recorded:
+        raise RunDirectoryError(
+            "the manifest has no aggregates (an older run): run it again to draw its reports"
+        )
+    cost_bps = float(recorded.get("cost_bps") or 0.0)
+    curves = None if daily is None else portfolio_returns(daily, cost_bps)
+    return Aggregates.from_dict(recorded, curves)

@@ -1,20 +1,26 @@
-"""Build a run's reports from its saved results: the one function here that touches files.
+"""Drawing a run's reports, and writing them.
 
-It reads summary.parquet, daily.parquet and manifest.json only (no price cache, no model), so a
-report can be rebuilt at any time, anywhere the run directory is copied to.
+`draw_report` is a pure function of the run's summary, daily rows and manifest: it returns each
+file's name and bytes. The run calls it with what it holds in memory; `build_report` (what
+`pipeline report RUN_DIR` calls) with what it reads from a run directory, so both draw the same
+files. Every run-level figure comes from the manifest's "aggregates", computed once by the run.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
-from pipeline.outputs import atomic_write, atomic_write_text
-from pipeline.report.aggregates import compute_aggregates
+import pandas as pd
+
+from pipeline.outputs import atomic_write
+from pipeline.report.aggregates import manifest_aggregates
 from pipeline.report.charts import render_charts
 from pipeline.report.html_page import render_html
 from pipeline.report.markdown_page import render_markdown
-from pipeline.report.run_files import read_run
+from pipeline.report.run_files import RunFiles, read_run
 
 logger = logging.getLogger(__name__)
 
@@ -22,27 +28,37 @@ REPORT_HTML = "report.html"
 REPORT_MD = "report.md"
 
 
-def _write_bytes(path: Path, data: bytes) -> Path:
-    atomic_write(path, lambda tmp: tmp.write_bytes(data))
-    return path
+def draw_report(
+    summary: pd.DataFrame, daily: pd.DataFrame, manifest: Mapping[str, Any], *, run_name: str
+) -> dict[str, bytes]:
+    """report.html, report.md and the PNG charts of a run: file name -> content, charts first."""
+    run = RunFiles(Path(run_name), summary, daily, dict(manifest))
+    aggregates = manifest_aggregates(manifest, daily)
+    charts = render_charts(summary, daily, aggregates)
+    files = {chart.file_name: chart.png for chart in charts}
+    files[REPORT_MD] = render_markdown(run, aggregates, charts).encode("utf-8")
+    files[REPORT_HTML] = render_html(run, aggregates, charts).encode("utf-8")
+    return files
 
 
-def _write_text(path: Path, text: str) -> Path:
-    atomic_write_text(path, text)
-    return path
+def write_report(run_dir: Path, files: Mapping[str, bytes]) -> list[Path]:
+    """Each file written atomically (a reader sees the old file or the new one), in order."""
+    written = []
+    for name, content in files.items():
+        path = Path(run_dir) / name
+        atomic_write(path, lambda tmp, data=content: tmp.write_bytes(data))
+        written.append(path)
+    logger.info("report written to %s", Path(run_dir) / REPORT_HTML)
+    return written
 
 
 def build_report(run_dir: Path) -> list[Path]:
-    """Write report.html, report.md and the PNG charts into `run_dir`; return their paths.
+    """Draw the reports of a run directory from its saved results and write them into it.
 
-    Each file is written atomically (a reader sees the old file or the new one). Raises
+    Reads summary.parquet, daily.parquet and manifest.json only (no price cache, no model), so a
+    report can be rebuilt at any time, anywhere the run directory is copied to. Raises
     RunDirectoryError (a PipelineError) when a result file is missing.
     """
     run = read_run(Path(run_dir))
-    aggregates = compute_aggregates(run.summary, run.daily, cost_bps=run.cost_bps)
-    charts = render_charts(run.summary, run.daily, aggregates)
-    written = [_write_bytes(run.run_dir / chart.file_name, chart.png) for chart in charts]
-    written.append(_write_text(run.run_dir / REPORT_MD, render_markdown(run, aggregates, charts)))
-    written.append(_write_text(run.run_dir / REPORT_HTML, render_html(run, aggregates, charts)))
-    logger.info("report written to %s", run.run_dir / REPORT_HTML)
-    return written
+    files = draw_report(run.summary, run.daily, run.manifest, run_name=run.run_dir.name)
+    return write_report(run.run_dir, files)

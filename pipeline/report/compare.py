@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.report import formatting as fmt
-from pipeline.report.aggregates import Aggregates, compute_aggregates
+from pipeline.report.aggregates import Aggregates, manifest_aggregates
 from pipeline.report.run_files import RunFiles, flatten, read_run
 
 COMPARED_METRICS: tuple[str, ...] = ("accuracy", "cum_return", "sharpe")
@@ -256,7 +256,8 @@ def _fingerprints(manifest: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
 
 
 def _aggregates(run: RunFiles) -> Aggregates:
-    return compute_aggregates(run.summary, run.daily, cost_bps=run.cost_bps)
+    """As the run recorded them: a comparison recomputes no figure."""
+    return manifest_aggregates(run.manifest)
 
 
 def compare_runs(run_a: Path, run_b: Path) -> Comparison:

@@ -19,6 +19,7 @@ from pipeline import manifest as run_manifest
 from pipeline.backtest.result import DAILY_COLUMNS, SUMMARY_COLUMNS, TickerResult
 from pipeline.config import build_config
 from pipeline.outputs import write_tables
+from pipeline.report.aggregates import compute_aggregates
 
 DAYS = pd.to_datetime(["2021-03-01", "2021-03-02", "2021-03-03"])
 
@@ -123,8 +124,8 @@ def write_run(
         },
         overrides,
     )
-    summary = summary_frame(results)
-    write_tables(run_dir, summary, combined_daily(results))
+    summary, daily = summary_frame(results), combined_daily(results)
+    write_tables(run_dir, summary, daily)
     manifest = run_manifest.build_manifest(
         config,
         started_at=datetime(2021, 3, 4, 6, 0, tzinfo=UTC),
@@ -133,6 +134,7 @@ def write_run(
         summary=summary,
         cache_counts={"hits": 3, "fetched": 0, "refreshed": 0},
         warnings=dict(warnings or {}),
+        aggregates=compute_aggregates(summary, daily, cost_bps=cost_bps).to_dict(),
     )
     if fingerprints is not None:
         manifest["fingerprints"] = {t: dict(f) for t, f in fingerprints.items()}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from html.parser import HTMLParser
 from pathlib import Path
@@ -11,7 +12,8 @@ import pytest
 from pipeline.backtest.result import TickerResult
 from pipeline.errors import PipelineError, RunDirectoryError
 from pipeline.report import build_report
-from pipeline.report.build import REPORT_HTML, REPORT_MD
+from pipeline.report.build import REPORT_HTML, REPORT_MD, draw_report
+from pipeline.report.run_files import read_run
 from pipeline.report.tables import IN_SAMPLE_WARNING
 from tests.report.conftest import OK_ROWS, sample_results, write_run
 
@@ -121,10 +123,62 @@ def test_outside_strings_are_escaped(make_run):
     assert parsed.tags.count("img") == 5  # the charts only: the reason's <img> is text
     assert "b" not in parsed.tags
     assert "<script>alert" not in page and "<img src=x" not in page
-    assert "&lt;script&gt;alert(&#x27;t&#x27;)&lt;/script&gt;" in page
+    assert "&lt;script&gt;alert(&#39;t&#39;)&lt;/script&gt;" in page
     assert EVIL_TICKER in "".join(parsed.text)  # shown to the reader as typed
     markdown = (run_dir / REPORT_MD).read_text()
     assert "<script>" not in markdown and "<img" not in markdown
+
+
+def test_run_level_figures_are_the_manifests_not_recomputed(make_run):
+    run_dir = make_run()
+    path = run_dir / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["aggregates"]["portfolio_strategy"]["sharpe"] = 12.5  # no recomputation gives it
+    manifest["aggregates"]["counts"]["ok"] = 97
+    path.write_text(json.dumps(manifest))
+    build_report(run_dir)
+    for name in (REPORT_HTML, REPORT_MD):
+        text = (run_dir / name).read_text()
+        assert "12.50" in text and "97 of 4" in text, name
+
+
+def test_drawing_is_a_pure_function_of_the_three_inputs(make_run):
+    """What the run draws from memory and what `pipeline report` draws from disk are one."""
+    run_dir = make_run()
+    run = read_run(run_dir)
+    files = draw_report(run.summary, run.daily, run.manifest, run_name=run_dir.name)
+    again = draw_report(run.summary.copy(), run.daily.copy(), run.manifest, run_name="run")
+    assert files == again
+    assert list(files)[-2:] == [REPORT_MD, REPORT_HTML]
+    assert not any(run_dir.glob("*.png")), "drawing writes nothing"
+    written = build_report(run_dir)
+    assert {path.name: path.read_bytes() for path in written} == files
+
+
+SCRIPT = "<script>alert(1)</script>"
+
+
+@pytest.mark.parametrize(
+    "place",
+    ["ticker", "reason", "warning", "run-name", "config-value"],
+)
+def test_a_script_anywhere_from_outside_stays_text(tmp_path: Path, place: str) -> None:
+    """Escaping is the templates' own: no place a value from outside reaches runs as markup."""
+    ticker = f"T{SCRIPT}" if place == "ticker" else "BAD"
+    reason = f"download: {SCRIPT}" if place == "reason" else "download: HTTP 404"
+    warnings = {"AAA": [f"note {SCRIPT}"]} if place == "warning" else {}
+    cache_dir = f'data.cache_dir="{tmp_path.as_posix()}/{SCRIPT}"'
+    overrides = [cache_dir] if place == "config-value" else []
+    name = f"run{SCRIPT}".replace("/", "") if place == "run-name" else "run"
+    results = [*sample_results(), TickerResult(ticker, "failed", reason)]
+    run_dir = write_run(tmp_path / name, results, warnings=warnings, overrides=overrides)
+    build_report(run_dir)
+    page = (run_dir / REPORT_HTML).read_text()
+    parsed = parse(page)
+    assert parsed.tags.count("script") == 1, "only the page's own sort script"
+    assert "<script>alert" not in page
+    shown = SCRIPT.replace("/", "") if place == "run-name" else SCRIPT
+    assert shown in "".join(parsed.text), "shown to the reader as typed"
 
 
 def _markdown_row(markdown: str, ticker: str) -> list[str]:

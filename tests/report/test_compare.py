@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 
 from pipeline.backtest.result import TickerResult
+from pipeline.errors import RunDirectoryError
 from pipeline.report import compare_runs, format_comparison
 from pipeline.report.compare import ConfigChange, config_changes
 from tests.report.conftest import OK_ROWS, daily_frame, ok_result, sample_results, write_run
@@ -153,3 +155,29 @@ def test_without_fingerprints_prices_are_not_compared(make_run):
 )
 def test_config_changes_cases(a, b, expected):
     assert config_changes(a, b) == expected
+
+
+def _tamper_aggregates(run_dir: Path, sharpe: float) -> None:
+    """Write a portfolio Sharpe into the manifest that no recomputation would give."""
+    path = run_dir / "manifest.json"
+    manifest = json.loads(path.read_text())
+    manifest["aggregates"]["portfolio_strategy"]["sharpe"] = sharpe
+    path.write_text(json.dumps(manifest))
+
+
+def test_headline_figures_are_the_manifests_not_recomputed(make_run) -> None:
+    run_a, run_b = make_run("a"), make_run("b")
+    _tamper_aggregates(run_a, 12.5)
+    _tamper_aggregates(run_b, -7.25)
+    headline = {change.label: change for change in compare_runs(run_a, run_b).headline}
+    assert (headline["portfolio Sharpe"].before, headline["portfolio Sharpe"].after) == (12.5, -7.25)
+
+
+def test_a_manifest_without_aggregates_is_named_not_recomputed(make_run) -> None:
+    run_a, run_b = make_run("a"), make_run("b")
+    path = run_b / "manifest.json"
+    manifest = json.loads(path.read_text())
+    del manifest["aggregates"]
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(RunDirectoryError, match="no aggregates"):
+        compare_runs(run_a, run_b)
