@@ -41,12 +41,22 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "pipeline.safe_io",
             "pipeline.interrupts",
             "pipeline.signals",
+            "pipeline.trials",
             "pipeline.report",
         ),
     ),
     ("execution", ("pipeline.execution",)),
     ("runner", ("pipeline.runner",)),
-    ("cli", ("pipeline.benchmarking", "pipeline.cli", "pipeline.__main__", "pipeline")),
+    (
+        "cli",
+        (
+            "pipeline.benchmarking",
+            "pipeline.sweep",
+            "pipeline.cli",
+            "pipeline.__main__",
+            "pipeline",
+        ),
+    ),
 )
 
 

@@ -170,7 +170,8 @@ def test_headline_figures_are_the_manifests_not_recomputed(make_run) -> None:
     _tamper_aggregates(run_a, 12.5)
     _tamper_aggregates(run_b, -7.25)
     headline = {change.label: change for change in compare_runs(run_a, run_b).headline}
-    assert (headline["portfolio Sharpe"].before, headline["portfolio Sharpe"].after) == (12.5, -7.25)
+    sharpe = headline["portfolio Sharpe"]
+    assert (sharpe.before, sharpe.after) == (12.5, -7.25)
 
 
 def test_a_manifest_without_aggregates_is_named_not_recomputed(make_run) -> None:
