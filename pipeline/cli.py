@@ -50,6 +50,7 @@ app = typer.Typer(
     rich_markup_mode=None,
 )
 
+
 class PlainUsageCommand(TyperCommand):
     """Usage lines as the README writes them: `pipeline report RUN_DIR`, not `{RUN_DIR}`."""
 
@@ -78,7 +79,12 @@ SetOption = Annotated[
     ),
 ]
 QuietOption = Annotated[
-    bool, typer.Option("--quiet", "-q", help="Only warnings and errors; no progress bars.")
+    bool,
+    typer.Option(
+        "--quiet",
+        "-q",
+        help="No progress bars and no INFO lines; `run` prints only its headline and problems.",
+    ),
 ]
 
 
@@ -232,11 +238,7 @@ def run(
         raise
     if out is None:
         point_latest(resolved.report.out_dir, run_dir)
-    _print_run_summary(result.summary, result.manifest)
-    verdict = (result.manifest.get("statistics") or {}).get("verdict")
-    if verdict:
-        typer.echo(verdict["headline"])
-    typer.echo(f"report: {run_dir / 'report.html'}")
+    _print_run_summary(result.summary, result.manifest, run_dir / "report.html", quiet)
     if result.failed_tickers:
         _error(f"failed tickers: {', '.join(result.failed_tickers)}")
     raise typer.Exit(run_exit_code(result))
@@ -289,23 +291,18 @@ def _holds_only(directory: Path, name: str) -> bool:
     return directory.is_dir() and {p.name for p in directory.iterdir()} <= {name}
 
 
-def _print_run_summary(summary: pd.DataFrame, manifest: dict) -> None:
-    columns = ["ticker", "status", "n_days", "accuracy", "cum_return", "buy_hold", "sharpe"]
-    shown = summary[[*columns, "reason"]].head(30)
-    typer.echo(_format_table(shown))
-    if len(summary) > len(shown):
-        typer.echo(f"... {len(summary) - len(shown)} more tickers in summary.csv")
-    counts = manifest["counts"]
-    mode = manifest["config"]["backtest"]["mode"]
-    note = " (in-sample: describes the past, not a forecast)" if mode == "in_sample" else ""
-    typer.echo(
-        f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed; "
-        f"mode {mode}{note}; {sum(manifest['timings'].values()):.1f} s"
-    )
-    if manifest.get("signals", {}).get("as_of"):
-        from pipeline.signals import format_signal_counts
+def _print_run_summary(summary: pd.DataFrame, manifest: dict, report: Path, quiet: bool) -> None:
+    """The table (or, with --quiet, only the problems), then the headline as the last lines."""
+    from pipeline.terminal import headline, problem_lines, results_table
 
-        typer.echo(format_signal_counts(manifest["signals"]))
+    if quiet:
+        for line in problem_lines(manifest):
+            typer.echo(line)
+    else:
+        width = shutil.get_terminal_size((120, 24)).columns
+        typer.echo(results_table(summary, manifest["config"]["backtest"]["cost_bps"], width))
+    for line in headline(summary, manifest, report):
+        typer.echo(line)
 
 
 @app.command(cls=PlainUsageCommand)

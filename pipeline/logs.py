@@ -10,7 +10,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Literal
+from typing import Literal, TextIO
+
+from rich.logging import RichHandler
+
+from pipeline.progress import is_terminal, stderr_console
 
 LogFormat = Literal["text", "json"]
 RUN_LOG_NAME = "run.log"
@@ -41,19 +45,53 @@ def make_formatter(log_format: LogFormat) -> logging.Formatter:
 
 
 def setup_console_logging(quiet: bool, log_format: LogFormat = "text") -> None:
-    """Log to stderr: INFO and up, or WARNING and up when quiet."""
+    """Log to stderr: INFO and up, or WARNING and up when quiet.
+
+    In a terminal, text goes through rich's handler on the progress bars' console, so a line
+    prints above a live bar instead of tearing it, and only warnings and errors show: the bars
+    already say what the INFO lines would (run.log keeps them all). Elsewhere (cron, a pipe,
+    a log shipper) every INFO line is written as it is.
+    """
     root = logging.getLogger()
     for handler in list(root.handlers):
         if getattr(handler, "_pipeline_console", False):
             root.removeHandler(handler)
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(make_formatter(log_format))
-    handler.setLevel(logging.WARNING if quiet else logging.INFO)
+    interactive = is_terminal(sys.stderr)
+    handler: logging.Handler
+    if interactive and log_format == "text":
+        handler = RichHandler(
+            console=stderr_console(),
+            show_path=False,
+            markup=False,
+            rich_tracebacks=False,
+            log_time_format="%H:%M:%S",
+        )
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+    else:
+        handler = StderrHandler()
+        handler.setFormatter(make_formatter(log_format))
+    handler.setLevel(logging.WARNING if quiet or interactive else logging.INFO)
     handler._pipeline_console = True  # type: ignore[attr-defined]
     root.addHandler(handler)
     root.setLevel(logging.INFO)
     for name in _CHATTY_LOGGERS:
         logging.getLogger(name).setLevel(logging.WARNING)
+
+
+class StderrHandler(logging.StreamHandler):
+    """A stream handler on whatever sys.stderr is when a record is written (not when the
+    handler was made), so that a live progress display that redirects stderr receives it."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property  # type: ignore[override]
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: TextIO) -> None:
+        pass
 
 
 @contextmanager

@@ -16,6 +16,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable
+from functools import cache
 from types import TracebackType
 from typing import Literal, Protocol, TextIO
 
@@ -162,7 +163,7 @@ def progress_reporter(
     """The reporter for this environment: a bar when `stream` (stderr) is a terminal, log lines
     otherwise, nothing when not `enabled`. `interactive` overrides the terminal check."""
     if interactive is None:
-        interactive = _is_terminal(stream if stream is not None else sys.stderr)
+        interactive = is_terminal(stream if stream is not None else sys.stderr)
     display: Display = "quiet" if not enabled else "bar" if interactive else "log"
     return ProgressReporter(
         label,
@@ -175,7 +176,7 @@ def progress_reporter(
     )
 
 
-def _is_terminal(stream: TextIO) -> bool:
+def is_terminal(stream: TextIO) -> bool:
     try:
         return stream.isatty()
     except (AttributeError, ValueError):  # no isatty, or a closed stream
@@ -190,8 +191,15 @@ class _RateColumn(ProgressColumn):
         return Text("-/s" if not speed else f"{speed:.1f}/s", style="progress.data.speed")
 
 
+@cache
+def stderr_console() -> Console:
+    """The one console on stderr that the bars and the log handler share, so that log lines
+    print above a live bar instead of tearing it. It writes to whatever sys.stderr is."""
+    return Console(stderr=True)
+
+
 def _make_bar(unit: str, stream: TextIO | None, clock: Callable[[], float]) -> Progress:
-    console = Console(file=stream) if stream is not None else Console(stderr=True)
+    console = Console(file=stream) if stream is not None else stderr_console()
     return Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
