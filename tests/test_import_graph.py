@@ -53,6 +53,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "pipeline.benchmarking",
             "pipeline.sweep",
             "pipeline.cli",
+            "pipeline.terminal",
             "pipeline.__main__",
             "pipeline",
         ),
