@@ -21,6 +21,7 @@ from pipeline.report.charts import render_charts
 from pipeline.report.html_page import render_html
 from pipeline.report.markdown_page import render_markdown
 from pipeline.report.run_files import RunFiles, read_run
+from pipeline.report.statistics_section import statistics_charts
 
 logger = logging.getLogger(__name__)
 
@@ -34,7 +35,7 @@ def draw_report(
     """report.html, report.md and the PNG charts of a run: file name -> content, charts first."""
     run = RunFiles(Path(run_name), summary, daily, dict(manifest))
     aggregates = manifest_aggregates(manifest, daily)
-    charts = render_charts(summary, daily, aggregates)
+    charts = render_charts(summary, daily, aggregates) + statistics_charts(summary, manifest)
     files = {chart.file_name: chart.png for chart in charts}
     files[REPORT_MD] = render_markdown(run, aggregates, charts).encode("utf-8")
     files[REPORT_HTML] = render_html(run, aggregates, charts).encode("utf-8")

@@ -9,6 +9,7 @@ from collections.abc import Collection, Sequence
 from pipeline.report.aggregates import Aggregates
 from pipeline.report.charts import Chart
 from pipeline.report.run_files import RunFiles
+from pipeline.report.statistics_section import statistics_markdown_parts
 from pipeline.report.tables import (
     IN_SAMPLE_WARNING,
     Table,
@@ -81,6 +82,8 @@ def render_markdown(run: RunFiles, agg: Aggregates, charts: Sequence[Chart]) -> 
     if is_in_sample(manifest):
         parts.append(f"> **Warning:** {escape_cell(IN_SAMPLE_WARNING)}")
     parts += [
+        "## Evidence of skill",
+        *statistics_markdown_parts(run.summary, manifest, render_table),
         "## Headline figures",
         render_headline(agg),
         "### Equal-weight portfolio",

@@ -185,3 +185,39 @@ def statistics_charts(summary: pd.DataFrame, manifest: Mapping[str, Any]) -> lis
         Chart("chart_portfolio_baselines.png", "Portfolio: model against the baselines",
               figure_png(portfolio_against_baselines(manifest))),
     ]  # fmt: skip
+
+
+def _confidence(manifest: Mapping[str, Any]) -> str:
+    report = (manifest.get("config") or {}).get("report") or {}
+    value = report.get("confidence")
+    return f"{value:.0%}" if isinstance(value, int | float) else "95%"
+
+
+def statistics_context(summary: pd.DataFrame, manifest: Mapping[str, Any]) -> dict[str, Any]:
+    """What templates/html/skill.html.j2 reads: the verdict and the tables behind it."""
+    return {
+        "verdict": verdict_of(manifest),
+        "statistics": statistics_table(manifest),
+        "baselines": baseline_table(manifest),
+        "edges": ticker_edge_table(summary),
+        "glossary": glossary_table(),
+        "confidence": _confidence(manifest),
+    }
+
+
+def statistics_markdown_parts(
+    summary: pd.DataFrame, manifest: Mapping[str, Any], render_table: Any
+) -> list[str]:
+    """The statistics section of report.md, tables drawn by the page's `render_table`."""
+    verdict = verdict_of(manifest)
+    return [
+        f"**{verdict['headline']}** {verdict['details']}" if verdict else "",
+        "### Equal-weight portfolio: interval, PSR, DSR",
+        render_table(statistics_table(manifest), text_columns=(0,)),
+        "### Model against the baselines: portfolio",
+        render_table(baseline_table(manifest), text_columns=(0,)),
+        "### Model against its best baseline: per ticker",
+        render_table(ticker_edge_table(summary), text_columns=(0,)),
+        "### Glossary: return conventions",
+        render_table(glossary_table(), text_columns=(0, 1)),
+    ]

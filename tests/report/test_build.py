@@ -65,7 +65,8 @@ def test_writes_every_file(built):
     names = {path.name for path in written}
     assert {REPORT_HTML, REPORT_MD} <= names
     charts = [path for path in written if path.suffix == ".png"]
-    assert len(charts) == 5
+    assert len(charts) == 7  # five of the run, two of its statistics (intervals, baselines)
+    assert {"chart_sharpe_intervals.png", "chart_portfolio_baselines.png"} <= names
     for path in written:
         assert path.parent == run_dir
         assert path.stat().st_size > 0
@@ -85,7 +86,7 @@ def test_html_is_self_contained(run_dir):
             assert value.startswith("data:image/png;base64,"), (tag, name, value[:40])
         else:
             assert value.startswith("#"), (tag, name, value)
-    assert parsed.tags.count("img") == 5
+    assert parsed.tags.count("img") == 7
     assert "link" not in parsed.tags
     assert parsed.tags.count("script") == 1  # the inline sort script, nothing loaded
 
@@ -120,7 +121,7 @@ def test_outside_strings_are_escaped(make_run):
     page = (run_dir / REPORT_HTML).read_text()
     parsed = parse(page)
     assert parsed.tags.count("script") == 1
-    assert parsed.tags.count("img") == 5  # the charts only: the reason's <img> is text
+    assert parsed.tags.count("img") == 7  # the charts only: the reason's <img> is text
     assert "b" not in parsed.tags
     assert "<script>alert" not in page and "<img src=x" not in page
     assert "&lt;script&gt;alert(&#39;t&#39;)&lt;/script&gt;" in page

@@ -73,3 +73,31 @@ def test_charts_render_with_intervals():
     assert {c.file_name for c in charts} == {"chart_sharpe_intervals.png",
                                              "chart_portfolio_baselines.png"}  # fmt: skip
     assert all(len(c.png) > 1000 for c in charts)
+
+
+def test_the_report_opens_with_the_verdict_escaped(make_run):
+    import json
+
+    from pipeline.report.build import REPORT_HTML, REPORT_MD, build_report
+
+    run_dir = make_run()
+    path = run_dir / "manifest.json"
+    manifest = json.loads(path.read_text())
+    hostile = {**STATS, "verdict": {**STATS["verdict"], "headline": "<script>x</script> skill"}}
+    path.write_text(json.dumps({**manifest, "statistics": hostile}))
+    build_report(run_dir)
+    page = (run_dir / REPORT_HTML).read_text()
+    assert "<script>x</script>" not in page and "&lt;script&gt;x&lt;/script&gt; skill" in page
+    assert page.index('id="skill"') < page.index('id="headline"')
+    assert "Glossary: return conventions" in page and "1.25" in page
+    markdown = (run_dir / REPORT_MD).read_text()
+    assert markdown.index("## Evidence of skill") < markdown.index("## Headline figures")
+
+
+def test_a_manifest_without_statistics_says_so(make_run):
+    from pipeline.report.build import REPORT_HTML, build_report
+
+    run_dir = make_run()
+    build_report(run_dir)
+    page = (run_dir / REPORT_HTML).read_text()
+    assert 'id="skill"' in page
