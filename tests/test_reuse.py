@@ -4,6 +4,7 @@ reuses the same way."""
 
 from __future__ import annotations
 
+import json
 from datetime import date
 from pathlib import Path
 
@@ -12,7 +13,7 @@ import pandas as pd
 import pytest
 
 from pipeline import run_backtest
-from pipeline.backtest.incremental import REASON_RESTATED
+from pipeline.backtest.incremental import REASON_FULL, REASON_RESTATED
 from tests.backtest.reference import reference_signal
 
 TICKERS = ["AAA", "BBB", "CCC"]
@@ -129,3 +130,33 @@ def test_every_executor_reuses_the_store_the_same_way(tmp_path: Path, executor: 
     assert later.manifest["reuse"]["tickers_reused"] == 3
     serial = run_backtest(config(tmp_path, day(392)), full=True)
     assert_same_run(later, serial)
+
+
+def test_pipeline_run_prints_the_counts_and_full_ignores_the_store(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pipeline.cli import app
+    from tests.test_cli import csv_config, write_csv_prices
+
+    for seed, ticker in enumerate(["KO", "XOM"]):
+        write_csv_prices(tmp_path / "prices", ticker, seed=seed)
+    config = str(csv_config(tmp_path, ["KO", "XOM"]))
+    runner = CliRunner()
+    first = runner.invoke(app, ["run", config, "--quiet", "--out", str(tmp_path / "a")])
+    assert first.exit_code == 0, first.output
+    signals = pd.read_csv(tmp_path / "a" / "signals.csv")
+    sides = signals["side"].value_counts()
+    last_line = first.stdout.strip().splitlines()[-2]  # the report's path comes last
+    assert last_line == (
+        f"next session (as of {signals['as_of'].max()}): {sides.get('long', 0)} long, "
+        f"{sides.get('flat', 0)} flat, {sides.get('short', 0)} short"
+    )
+    again = runner.invoke(app, ["run", config, "--quiet", "--out", str(tmp_path / "b")])
+    reuse = json.loads((tmp_path / "b" / "manifest.json").read_text())["reuse"]
+    assert again.exit_code == 0 and reuse["tickers_reused"] == 2 and not reuse["full"]
+    full = runner.invoke(app, ["run", config, "--quiet", "--full", "--out", str(tmp_path / "c")])
+    reuse = json.loads((tmp_path / "c" / "manifest.json").read_text())["reuse"]
+    assert full.exit_code == 0 and reuse["tickers_reused"] == 0 and reuse["full"]
+    assert reuse["rows_reused"] == 0 and reuse["reasons"] == {REASON_FULL: 2}
+    for name in ("summary.parquet", "daily.parquet", "signals.parquet"):
+        assert pd.read_parquet(tmp_path / "b" / name).equals(pd.read_parquet(tmp_path / "c" / name))

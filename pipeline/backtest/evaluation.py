@@ -151,11 +151,12 @@ def evaluate(
     if resume is not None:
         predictions[: from_row - first_row] = resume.predictions[: from_row - first_row]
         one_class.update(i for i in resume.one_class if refits[i].predict.stop <= from_row)
-    learner = make_learner(model, features, targets)
+    learner = None  # built only when a refit is due: grouping the rows costs as much as a fit
     computed = 0
     for index, refit in enumerate(refits):
         if refit.predict.stop <= from_row:
             continue
+        learner = learner or make_learner(model, features, targets)
         positions, single = learner.fit_predict(refit.train, refit.predict)
         begin = max(refit.predict.start, from_row)
         predictions[begin - first_row : refit.predict.stop - first_row] = positions[

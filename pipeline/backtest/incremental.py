@@ -142,6 +142,7 @@ def _rows_fit(stored: StoredRows, prices: pd.Series, lags: int) -> bool:
         and len(dates) == len(expected)
         and bool(np.array_equal(dates, expected.as_unit("ns").to_numpy()))
         and bool(np.isin(stored.predictions, (-1, 0, 1)).all())
+        and all(0 <= index < len(stored.predictions) for index in stored.one_class)
     )
 
 

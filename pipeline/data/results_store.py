@@ -14,6 +14,7 @@ travels in the job), so reuse is the same under every executor.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -136,6 +137,7 @@ def write_entry(slot: ResultsSlot, stored: StoredRows) -> None:
         "prices": stored.prices.to_dict(),
         "first_row": stored.first_row,
         "one_class": list(stored.one_class),
+        "rows_sha256": _rows_digest(stored.row_dates, stored.predictions),
         "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     table = pa.table(
@@ -156,6 +158,8 @@ def _decode(table: pa.Table) -> StoredRows:
         raise ValueError(f"store format {raw.get('format')!r}, expected {STORE_FORMAT}")
     dates = table.column("date").to_numpy().astype("datetime64[ns]")
     predictions = table.column("prediction").to_numpy().astype(np.int8)
+    if raw.get("rows_sha256") != _rows_digest(dates, predictions):
+        raise ValueError("the stored rows do not match their checksum")
     return StoredRows(
         ticker=str(raw["ticker"]),
         settings_key=str(raw["settings_key"]),
@@ -165,6 +169,13 @@ def _decode(table: pa.Table) -> StoredRows:
         row_dates=dates,
         one_class=tuple(int(i) for i in raw["one_class"]),
     )
+
+
+def _rows_digest(dates: np.ndarray, predictions: np.ndarray) -> str:
+    """A checksum of the stored rows: a flipped bit in a prediction is caught, not trusted."""
+    digest = hashlib.sha256(np.asarray(dates, dtype="datetime64[ns]").view(np.int64).tobytes())
+    digest.update(np.asarray(predictions, dtype=np.int8).tobytes())
+    return digest.hexdigest()
 
 
 def _foreign(stored: StoredRows, ticker: str, key: str) -> str:

@@ -130,3 +130,18 @@ def test_leftover_temporary_files_are_removed(slot: ResultsSlot, tmp_path: Path)
     leftover.write_bytes(b"half")
     assert remove_leftovers(tmp_path / "cache") == 1
     assert not leftover.exists() and slot.path.is_file()
+
+
+def test_a_flipped_prediction_in_the_entry_is_caught_by_its_checksum(slot: ResultsSlot) -> None:
+    import pyarrow as pa
+
+    prices = random_walk(160, seed=2)
+    backtest_with_store("KO", prices, SETTINGS, slot)
+    table = pq.read_table(slot.path)
+    flipped = table.column("prediction").to_numpy().copy()
+    flipped[10] = -flipped[10] if flipped[10] else 1
+    table = table.set_column(1, "prediction", pa.array(flipped))
+    pq.write_table(table, slot.path)
+    result = backtest_with_store("KO", random_walk(165, seed=2), SETTINGS, slot)
+    assert result.reuse["reason"] == results_store.REASON_UNREADABLE
+    assert result.daily.equals(backtest_ticker("KO", random_walk(165, seed=2), SETTINGS).daily)
