@@ -166,6 +166,16 @@ LogFormatOption = Annotated[
 ]
 
 
+RetryDeadOption = Annotated[
+    bool,
+    typer.Option(
+        "--retry-dead",
+        help="Ask the source again for symbols it called unknown or delisted in the last "
+        "data.download.dead_ttl_days days (they are skipped otherwise).",
+    ),
+]
+
+
 @app.command(cls=PlainUsageCommand)
 def run(
     config: ConfigArg = None,
@@ -208,6 +218,7 @@ def run(
             "reuses its stored rows and pays for the new days only.",
         ),
     ] = False,
+    retry_dead: RetryDeadOption = False,
 ) -> None:
     """Run every stage: download into the cache, backtest each ticker, write the run directory.
 
@@ -227,7 +238,12 @@ def run(
     try:
         with exit_codes(), run_log(run_dir, log_format.value):  # type: ignore[arg-type]
             result = run_pipeline(
-                resolved, run_dir, show_progress=not quiet, lock_wait_seconds=wait, full=full
+                resolved,
+                run_dir,
+                show_progress=not quiet,
+                lock_wait_seconds=wait,
+                full=full,
+                retry_dead=retry_dead,
             )
         record.finish(run_exit_code(result), result.manifest)
     except typer.Exit as stop:
@@ -306,7 +322,12 @@ def _print_run_summary(summary: pd.DataFrame, manifest: dict, report: Path, quie
 
 
 @app.command(cls=PlainUsageCommand)
-def download(config: RequiredConfigArg, set_: SetOption = None, quiet: QuietOption = False) -> None:
+def download(
+    config: RequiredConfigArg,
+    set_: SetOption = None,
+    quiet: QuietOption = False,
+    retry_dead: RetryDeadOption = False,
+) -> None:
     """Run the data stage only: fetch what is missing or new into the Parquet cache.
 
     Prints one line per ticker: rows, first and last date, and fetched / hit / refreshed /
@@ -320,7 +341,7 @@ def download(config: RequiredConfigArg, set_: SetOption = None, quiet: QuietOpti
         resolved = _load(config, set_)
         cache = PriceCache(resolved.data.cache_dir)
         with cache.lock():
-            report = run_data_stage(resolved, cache, show_progress=not quiet)
+            report = run_data_stage(resolved, cache, show_progress=not quiet, retry_dead=retry_dead)
     table = pd.DataFrame(
         [
             {

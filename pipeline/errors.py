@@ -27,6 +27,15 @@ class DataError(SourceError):
     """Permanent for this ticker: no data, not a price table, unusable prices."""
 
 
+class UnknownSymbolError(DataError):
+    """The remote source does not know the symbol, or says it is delisted: remembered for
+    `data.download.dead_ttl_days` so that later runs do not ask again."""
+
+
+class ConnectionFailedError(TransientSourceError):
+    """The provider's host could not be reached at all (refused, unresolved, unroutable)."""
+
+
 class NotTradingError(DataError):
     """The source has prices for the ticker, but none inside the requested range: the ticker did
     not trade then (listed later, delisted earlier). The ticker is skipped, not failed."""

@@ -77,14 +77,19 @@ class StageClock:
             self.seconds[name] = round(time.perf_counter() - started, 3)
 
 
-def run_data_stage(config: Config, cache: PriceCache, show_progress: bool = True) -> DownloadReport:
-    """Bring every requested ticker's prices into the cache; failures are collected, not raised."""
+def run_data_stage(
+    config: Config, cache: PriceCache, show_progress: bool = True, retry_dead: bool = False
+) -> DownloadReport:
+    """Bring every requested ticker's prices into the cache; failures are collected, not raised.
+    `retry_dead` asks again for symbols the source recently called unknown or delisted."""
     for warning in config_warnings(config):
         logger.warning(warning)
     source = make_source(config.data)
     universe = config.data.universe
     with progress_reporter("download", len(universe), enabled=show_progress) as progress:
-        return download_universe(universe, source, cache, config.data, progress=progress)
+        return download_universe(
+            universe, source, cache, config.data, progress=progress, retry_dead=retry_dead
+        )
 
 
 def plan_jobs(config: Config, downloads: DownloadReport, full: bool = False) -> list[TickerJob]:
@@ -229,6 +234,7 @@ def run_pipeline(
     show_progress: bool = True,
     lock_wait_seconds: float = 0.0,
     full: bool = False,
+    retry_dead: bool = False,
 ) -> RunResult:
     """Run every stage. Writes the run directory when `run_dir` is given.
 
@@ -256,7 +262,7 @@ def run_pipeline(
         for warning in speed_warnings(config.backtest_settings):
             logger.warning(warning)
         with clock.stage("download"):
-            downloads = run_data_stage(config, cache, show_progress)
+            downloads = run_data_stage(config, cache, show_progress, retry_dead=retry_dead)
         with clock.stage("backtest"):
             jobs = plan_jobs(config, downloads, full)
             results, execution = run_backtest_stage(jobs, executor, show_progress)
@@ -303,6 +309,7 @@ def run_backtest(
     run_dir: str | Path | None = None,
     show_progress: bool = False,
     full: bool = False,
+    retry_dead: bool = False,
 ) -> RunResult:
     """The notebook entry point: a config (file, dict or Config) in, frames and manifest out.
 

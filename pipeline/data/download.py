@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from contextlib import suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -49,15 +49,18 @@ from pipeline.data.cache import (
     plan_full_refetch,
     slice_dates,
 )
+from pipeline.data.dead_symbols import DEAD_FILE, DeadSymbols
 from pipeline.data.quality import Finding, detect, repairs_of, summarise
 from pipeline.data.sources.base import DATA_NOTES, PriceSource
 from pipeline.errors import (
+    ConnectionFailedError,
     DataError,
     NotTradingError,
     PipelineError,
     RateLimitedError,
     SourceError,
     TransientSourceError,
+    UnknownSymbolError,
 )
 from pipeline.progress import ProgressSink
 
@@ -68,6 +71,9 @@ RATE_LIMIT_BACKOFF_FACTOR = 4.0
 # Besides the sources' own transient errors, a raw socket error or timeout that escaped a source
 # is worth another try (TimeoutError and ConnectionError are OSErrors).
 RETRYABLE_ERRORS: tuple[type[BaseException], ...] = (TransientSourceError, OSError)
+# Connection failures, with no answer at all from the host, after which it counts as unreachable:
+# enough that one flaky connection does not stop a run, few enough to stop within seconds.
+UNREACHABLE_AFTER = 3
 # How often the stage looks for tickers past their deadline while it waits for results.
 _POLL_SECONDS = 0.1
 # How long an interrupted stage waits for cache writes under way: at exit the interpreter stops
@@ -294,7 +300,12 @@ class _Stage:
     sleep: Callable[[float], None]
     now: Callable[[], datetime]
     jitter: Callable[[], float]
+    clock: Callable[[], float] = time.monotonic
     quality: QualityPolicy = "warn"
+    dead: DeadSymbols | None = None  # remote sources only
+    dead_ttl_days: int = 7
+    retry_dead: bool = False
+    reachability: Reachability = field(default_factory=lambda: Reachability())
 
 
 def download_universe(
@@ -307,12 +318,17 @@ def download_universe(
     sleep: Callable[[float], None] = time.sleep,
     now: Callable[[], datetime] = _utc_now,
     jitter: Callable[[], float] = random.random,
+    retry_dead: bool = False,
+    clock: Callable[[], float] = time.monotonic,
 ) -> DownloadReport:
     """Bring `tickers`' prices for [data.start, data.end] into `cache` from `source`.
 
     Never raises for one ticker's failure: it is reported. `progress.advance()` is called once
-    per finished ticker. `sleep` (backoff waits), `now` (UTC time of the fetch, which bounds the
-    coverage recorded in the cache) and `jitter` (uniform in [0, 1)) exist for tests.
+    per finished ticker. `sleep` (backoff and rate-limit waits), `clock` (seconds, for the rate
+    limiter and the per-ticker timeout), `now` (UTC time of the fetch, which bounds the coverage
+    recorded in the cache) and `jitter` (uniform in [0, 1)) exist for tests: with a fake clock
+    and sleep, every wait the stage makes can be asserted exactly. A remote
+    source's dead symbols (`dead_symbols`) are skipped unless `retry_dead`.
     """
     if len(set(tickers)) != len(tickers):
         raise ValueError("tickers must be unique: two workers would write one cache file")
@@ -326,16 +342,30 @@ def download_universe(
         overlap_days=settings.refresh_overlap_days,
         policy=RetryPolicy.from_config(settings),
         # Local files and generated prices have no provider to protect from bursts.
-        limiter=RateLimiter(settings.requests_per_second) if source.remote else None,
+        limiter=(
+            RateLimiter(settings.requests_per_second, clock=clock, sleep=sleep)
+            if source.remote
+            else None
+        ),
         sleep=sleep,
+        clock=clock,
         now=now,
         jitter=jitter,
         quality=data.quality,
+        dead=DeadSymbols(cache.root / source.name / DEAD_FILE) if source.remote else None,
+        dead_ttl_days=settings.dead_ttl_days,
+        retry_dead=retry_dead,
     )
-    started = time.monotonic()
+    started = clock()
     tasks = [_TickerTask(index, ticker) for index, ticker in enumerate(tickers)]
-    outcomes = _run_tasks(stage, tasks, settings, progress)
-    report = DownloadReport(tuple(outcomes), seconds=time.monotonic() - started)
+    try:
+        outcomes = _run_tasks(stage, tasks, settings, progress)
+    finally:
+        if stage.dead is not None:
+            stage.dead.save()
+    if stage.reachability.unreachable:
+        logger.error("%s", stage.reachability.describe(source.name))
+    report = DownloadReport(tuple(outcomes), seconds=clock() - started)
     logger.info("download: %d tickers in %.1f s: %s", len(tasks), report.seconds, report.counts)
     return report
 
@@ -361,7 +391,7 @@ def _run_tasks(
 
     def record(index: int, outcome: TickerDownload) -> None:
         outcomes[index] = outcome
-        if outcome.status == "failed":
+        if outcome.status == "failed" and not stage.reachability.unreachable:
             logger.warning("%s: download failed: %s", outcome.ticker, outcome.reason)
         elif outcome.status == "skipped":
             logger.info("%s: skipped: %s", outcome.ticker, outcome.reason)
@@ -375,7 +405,7 @@ def _run_tasks(
             with suppress(queue.Empty):
                 record(*done.get(timeout=_POLL_SECONDS))
             for task in tasks:
-                if task.overdue(time.monotonic(), settings.timeout_seconds) and task.abandon():
+                if task.overdue(stage.clock(), settings.timeout_seconds) and task.abandon():
                     record(task.index, _timed_out(task, settings.timeout_seconds))
                     start_worker()  # the straggler's thread is lost until its request returns
     except BaseException:
@@ -408,7 +438,7 @@ def _work(
             task = todo.get_nowait()
         except queue.Empty:
             return
-        if not task.start(time.monotonic()):
+        if not task.start(stage.clock()):
             continue
         try:
             outcome = _run_task(stage, task)
@@ -444,7 +474,7 @@ def _run_task(stage: _Stage, task: _TickerTask) -> TickerDownload | None:
             return _failed(task, f"cannot write the cache: {type(exc).__name__}: {exc}")
         if outcome.ok:
             outcome = replace(outcome, path=path)
-    return replace(outcome, seconds=time.monotonic() - task.started_at)
+    return replace(outcome, seconds=stage.clock() - task.started_at)
 
 
 _Pending = tuple[pd.DataFrame, CacheMeta, tuple[str, ...]]
@@ -459,6 +489,9 @@ def _download_ticker(stage: _Stage, task: _TickerTask) -> tuple[TickerDownload, 
     meta = cached.meta if cached is not None else None
     fetched_at = stage.now()
     today = fetched_at.astimezone(UTC).date()
+    dead = _known_dead(stage, task.ticker, today) if cached is None else None
+    if dead is not None:
+        return _skipped(task, dead), None
     plan = plan_fetch(
         meta,
         stage.source_identity,
@@ -472,7 +505,14 @@ def _download_ticker(stage: _Stage, task: _TickerTask) -> tuple[TickerDownload, 
         outcome = _succeeded(stage, task, "hit", plan.reason, cached.dates, cached.path)
         outcome = replace(outcome, warnings=cached.notes)
         return _assessed(stage, outcome, cached.frame), None
-    frame, notes = _fetch(stage, task, plan)
+    try:
+        frame, notes = _fetch(stage, task, plan)
+    except UnknownSymbolError as exc:
+        if stage.dead is not None and cached is None:
+            stage.dead.mark(task.ticker, today, str(exc))
+        raise
+    if stage.dead is not None:
+        stage.dead.forget(task.ticker)
     status: DownloadStatus = "fetched"
     if plan.action == "refresh":
         assert cached is not None and plan.fetch_start is not None, plan
@@ -531,6 +571,8 @@ def _fetch(
     assert plan.fetch_start is not None and plan.fetch_end is not None, plan
     attempts = stage.policy.retries + 1
     for attempt in range(attempts):
+        if stage.reachability.unreachable:  # no request, and no turn at the rate cap either
+            raise SourceError(stage.reachability.describe(stage.source.name))
         if stage.limiter is not None:
             stage.limiter.acquire(on_wait=task.queue_for_rate_limit)
         if task.abandoned:
@@ -539,8 +581,13 @@ def _fetch(
         try:
             frame = stage.source.fetch(task.ticker, plan.fetch_start, plan.fetch_end)
         except DataError:
+            stage.reachability.reached()
             raise
         except RETRYABLE_ERRORS as exc:
+            if isinstance(exc, ConnectionFailedError) and stage.reachability.refused(exc):
+                raise SourceError(stage.reachability.describe(stage.source.name)) from exc
+            if not isinstance(exc, ConnectionFailedError):
+                stage.reachability.reached()
             if attempt + 1 == attempts:
                 raise SourceError(
                     f"gave up after {attempts} attempts; last error {type(exc).__name__}: {exc}"
@@ -557,6 +604,7 @@ def _fetch(
             )
             stage.sleep(delay)
         else:
+            stage.reachability.reached()
             return _checked(frame, stage.source.name, task.ticker)
     raise AssertionError("unreachable: the last attempt returns or raises")
 
@@ -625,6 +673,47 @@ def _succeeded(
 
 def _failed(task: _TickerTask, reason: str) -> TickerDownload:
     return TickerDownload(task.ticker, "failed", reason, attempts=task.attempts)
+
+
+def _known_dead(stage: _Stage, ticker: str, today: date) -> str | None:
+    """Why the ticker is not asked for: found dead within dead_ttl_days; None: ask."""
+    if stage.dead is None or stage.retry_dead:
+        return None
+    entry = stage.dead.lookup(ticker, today, stage.dead_ttl_days)
+    return None if entry is None else entry.describe(stage.dead_ttl_days)
+
+
+class Reachability:
+    """Whether the source's host answers at all, shared by every worker.
+
+    A host that refuses every connection (offline, a firewall, a wrong proxy) would cost each
+    ticker all its retries and backoff; after UNREACHABLE_AFTER connection failures without a
+    single answer the stage stops asking, and every ticker left fails with one short reason.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._answered = False
+        self.unreachable = False
+        self.last_error = ""
+
+    def reached(self) -> None:
+        with self._lock:
+            self._answered = True
+
+    def refused(self, exc: BaseException) -> bool:
+        """Count a connection failure; True once the host counts as unreachable."""
+        with self._lock:
+            self._failures += 1
+            self.last_error = str(exc)
+            if not self._answered and self._failures >= UNREACHABLE_AFTER:
+                self.unreachable = True
+            return self.unreachable
+
+    def describe(self, source_name: str) -> str:
+        hint = 'check the network, or read prices from files: data.source = "csv"'
+        return f"{source_name} cannot be reached ({self.last_error}); {hint}"
 
 
 def _skipped(task: _TickerTask, reason: str) -> TickerDownload:

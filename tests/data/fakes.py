@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import inspect
 import json
+import threading
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -114,6 +115,9 @@ class FakeYahoo:
 
     answers: dict[str, pd.DataFrame | BaseException] = field(default_factory=dict)
     calls: list[HistoryCall] = field(default_factory=list)
+    # symbol -> chart metadata, e.g. {"firstTradeDate": pd.Timestamp(...)}, as
+    # `Ticker.get_history_metadata()` returns it after a request
+    metadata: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def answer(self, symbol: str, answer: pd.DataFrame | BaseException) -> None:
         self.answers[symbol] = answer
@@ -126,10 +130,34 @@ class FakeYahoo:
         return _FakeTicker(self, symbol)
 
 
+def shaped_as_asked(frame: pd.DataFrame, kwargs: Mapping[str, Any]) -> pd.DataFrame:
+    """`frame` with the columns yfinance 1.x returns for these `history` arguments.
+
+    actions=True (yfinance's default) adds Dividends and Stock Splits (0.0 on days without one)
+    after Volume; actions=False drops them. repair=True adds the boolean "Repaired?" column
+    last (False on rows the repair left alone); without it, no such column.
+    """
+    frame = frame.copy()
+    if kwargs.get("actions", True):
+        for column in ("Dividends", "Stock Splits"):
+            if column not in frame.columns:
+                frame[column] = 0.0
+    else:
+        frame = frame.drop(columns=["Dividends", "Stock Splits", "Capital Gains"], errors="ignore")
+    repaired = frame.pop("Repaired?") if "Repaired?" in frame.columns else None
+    if kwargs.get("repair", False):
+        frame["Repaired?"] = False if repaired is None else repaired.astype(bool)
+    return frame
+
+
 @dataclass
 class _FakeTicker:
     fake: FakeYahoo
     symbol: str
+
+    def get_history_metadata(self, repair: Any = None) -> dict[str, Any]:
+        """What the last request's chart metadata held: `fake.metadata[symbol]`, else nothing."""
+        return dict(self.fake.metadata.get(self.symbol, {}))
 
     def history(self, *args: Any, **kwargs: Any) -> pd.DataFrame:
         # A call the real method would reject (a misspelt keyword) fails here too.
@@ -137,7 +165,7 @@ class _FakeTicker:
         self.fake.calls.append(HistoryCall(self.symbol, kwargs))
         answer = self.fake.answers.get(self.symbol, YFTzMissingError(self.symbol))
         if isinstance(answer, pd.DataFrame):
-            return answer.copy()
+            return shaped_as_asked(answer, kwargs)
         if isinstance(answer, YFRateLimitError) or not yfinance.config.debug.hide_exceptions:
             raise answer
         return yf_utils.empty_df()
@@ -227,3 +255,27 @@ class FakeYahooHttp:
         if isinstance(answer, int):
             return FakeResponse(answer, "<html><body>Will be right back...</body></html>")
         return FakeResponse(200, json.dumps(answer))
+
+
+class VirtualClock:
+    """A monotonic clock for the stage: time moves only when told to, or (`advancing`) by
+    each sleep. Every sleep is recorded, so a test asserts the exact schedule of waits."""
+
+    def __init__(self, advancing: bool = False) -> None:
+        self.now = 0.0
+        self.sleeps: list[float] = []
+        self.advancing = advancing
+        self._lock = threading.Lock()
+
+    def __call__(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        with self._lock:
+            self.sleeps.append(seconds)
+            if self.advancing:
+                self.now += seconds
+
+    def advance(self, seconds: float) -> None:
+        with self._lock:
+            self.now += seconds

@@ -23,6 +23,7 @@ from pipeline.data.download import (
     download_universe,
 )
 from pipeline.errors import DataError, RateLimitedError, TransientSourceError
+from tests.data.fakes import VirtualClock
 
 NOW = datetime(2024, 1, 10, 22, 0, tzinfo=UTC)
 TODAY = NOW.date()
@@ -58,6 +59,7 @@ class FakeSource:
         self.frames: dict[str, Callable[[], Any]] = {}
         self.calls: list[tuple[str, date, date]] = []
         self.call_times: list[float] = []
+        self.before_fetch: Callable[[str], None] | None = None
         self._lock = threading.Lock()
 
     def identity(self) -> str:
@@ -69,6 +71,8 @@ class FakeSource:
             self.call_times.append(time.monotonic())
             pending = self.errors.get(ticker)
             error = pending.pop(0) if pending else None
+        if self.before_fetch is not None:
+            self.before_fetch(ticker)
         if ticker in self.hangs:
             self.hangs[ticker].wait(timeout=10)
         time.sleep(self.delays.get(ticker, 0.0))
@@ -116,17 +120,22 @@ def run(
     now: datetime = NOW,
     progress: CountingProgress | None = None,
     tickers: Sequence[str] | None = None,
+    clock: VirtualClock | None = None,
 ) -> DownloadReport:
-    recorded = sleeps if sleeps is not None else []
+    if clock is None:  # the stage's time moves by its own waits only: they are exact
+        clock = VirtualClock(advancing=True)
+        if sleeps is not None:
+            clock.sleeps = sleeps
+    timing = {"sleep": clock.sleep, "clock": clock}
     return download_universe(
         config.universe if tickers is None else tickers,
         source,
         PriceCache(config.cache_dir),
         config,
         progress=progress,
-        sleep=recorded.append,
         now=lambda: now,
         jitter=lambda: 0.5,
+        **timing,
     )
 
 
@@ -295,7 +304,9 @@ def test_rate_limited_errors_back_off_harder(tmp_path: Path) -> None:
 
     run(config, source, sleeps=sleeps)
 
-    assert sleeps == [2.0, 0.5]  # 0.5 * 4 * 1 s for the rate limit, 0.5 * 1 s otherwise
+    # 0.5 * 4 * 1 s for the rate limit, 0.5 * 1 s otherwise; between them XOM's first request
+    # waits its turn at the rate cap (10,000 a second) after KO's retry, at the same instant.
+    assert sleeps == pytest.approx([2.0, 1e-4, 0.5])
 
 
 @pytest.mark.parametrize(
@@ -375,25 +386,28 @@ def test_rate_limiter_reports_a_wait_before_waiting() -> None:
 def test_queueing_for_the_rate_limiter_does_not_count_against_the_timeout(
     tmp_path: Path,
 ) -> None:
-    # 4 tickers at 4 requests/s: the last one queues 0.75 s, beyond its 0.5 s timeout.
+    # 2 requests/s on one thread: each ticker after the first queues 0.5 s for the rate cap,
+    # beyond its 0.3 s timeout; the clock moves by exactly those waits.
     tickers = ["A", "B", "C", "D"]
-    config = make_config(tmp_path, tickers, threads=4, requests_per_second=4.0, timeout_seconds=0.5)
+    config = make_config(tmp_path, tickers, threads=1, requests_per_second=2.0, timeout_seconds=0.3)
+    clock = VirtualClock(advancing=True)
 
-    report = run(config, FakeSource())
+    report = run(config, FakeSource(), clock=clock)
 
     assert report.counts["fetched"] == 4
+    assert clock.sleeps == [0.5, 0.5, 0.5]
+    assert clock.now == 1.5
 
 
 def test_rate_cap_is_shared_by_all_threads(tmp_path: Path) -> None:
     tickers = [f"T{i:02d}" for i in range(12)]
     config = make_config(tmp_path, tickers, threads=8, requests_per_second=20.0)
-    source = FakeSource()
+    clock = VirtualClock()  # stands still: every start is reserved from time 0
 
-    run(config, source)
+    run(config, FakeSource(), clock=clock)
 
-    times = sorted(source.call_times)
-    # 12 starts at least 1/20 s apart span at least 0.55 s; unthrottled they would take ~0 s.
-    assert times[-1] - times[0] >= 0.5
+    # 12 starts, 1/20 s apart, whichever thread takes which: 11 waits of 0.05, 0.10, ... 0.55 s.
+    assert sorted(clock.sleeps) == pytest.approx([0.05 * k for k in range(1, 12)])
 
 
 def test_local_sources_are_not_paced(tmp_path: Path) -> None:
@@ -401,12 +415,11 @@ def test_local_sources_are_not_paced(tmp_path: Path) -> None:
     config = make_config(tmp_path, tickers, threads=8, requests_per_second=20.0)
     source = FakeSource()
     source.remote = False  # type: ignore[misc]
+    clock = VirtualClock()
 
-    run(config, source)
+    run(config, source, clock=clock)
 
-    times = sorted(source.call_times)
-    # Paced, these 12 starts would span at least 0.55 s (see the test above).
-    assert times[-1] - times[0] < 0.3
+    assert clock.sleeps == []  # paced, these 12 starts would wait 11 times (see above)
 
 
 def test_rate_limiter_refuses_a_non_positive_rate() -> None:
@@ -427,18 +440,20 @@ def test_timeout_fails_the_ticker_and_its_late_result_is_discarded(tmp_path: Pat
     source = FakeSource()
     release = threading.Event()
     source.hangs = {"HUNG": release}
+    clock = VirtualClock()
+    # HUNG's request takes a second of the stage's time, then hangs until released.
+    source.before_fetch = lambda ticker: clock.advance(1.0) if ticker == "HUNG" else None
 
-    began = time.monotonic()
-    report = run(config, source)
-    elapsed = time.monotonic() - began
+    report = run(config, source, clock=clock)
     release.set()
     for thread in download_threads():
         thread.join(timeout=5)
 
     assert statuses(report) == {"HUNG": "failed", "KO": "fetched", "XOM": "fetched"}
     assert report.outcomes[0].reason == "timed out after 0.3 s"
+    assert report.outcomes[0].seconds == 0.3
     assert report.outcomes[0].path is None
-    assert elapsed < 3
+    assert [outcome.seconds for outcome in report.outcomes[1:]] == [0.0, 0.0]
     assert not (config.cache_dir / "fake" / "HUNG.parquet").exists()
     assert list(config.cache_dir.rglob("*.tmp")) == []
     assert len(source.calls_for("HUNG")) == 1  # the straggler did not retry either

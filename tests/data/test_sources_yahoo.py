@@ -14,8 +14,17 @@ from hypothesis import strategies as st
 from yfinance.exceptions import YFPricesMissingError, YFRateLimitError, YFTzMissingError
 
 from pipeline.data.sources.yahoo import YahooSource, source_error, yahoo_price_frame
-from pipeline.errors import DataError, RateLimitedError, SourceError, TransientSourceError
+from pipeline.errors import (
+    ConnectionFailedError,
+    DataError,
+    NotTradingError,
+    RateLimitedError,
+    SourceError,
+    TransientSourceError,
+    UnknownSymbolError,
+)
 from tests.data.fakes import (
+    NEW_YORK,
     FakeResponse,
     FakeYahoo,
     yahoo_download_frame,
@@ -45,7 +54,17 @@ def test_adj_close_is_yahoos_adj_close_and_close_stays_unadjusted(fake: FakeYaho
     prices = YahooSource().fetch("KO", START, END)
     assert prices["adj_close"].tolist() == ADJ
     assert prices["close"].tolist() == CLOSE
-    assert list(prices.columns) == ["open", "high", "low", "close", "adj_close", "volume"]
+    assert list(prices.columns) == [
+        "open",
+        "high",
+        "low",
+        "close",
+        "adj_close",
+        "volume",
+        "dividend",
+        "split",
+    ]
+    assert prices["split"].tolist() == [1.0] * 5  # Yahoo's 0 means no split
     assert (prices.dtypes == "float64").all()
 
 
@@ -89,7 +108,8 @@ def test_request_asks_daily_unadjusted_rows_to_the_day_after_end(fake: FakeYahoo
         "end": "2020-11-03",
         "interval": "1d",
         "auto_adjust": False,
-        "actions": False,
+        "actions": True,
+        "repair": True,
         "timeout": 7.5,
     }
 
@@ -159,7 +179,7 @@ def test_network_errors_are_transient(fake: FakeYahoo, error: Exception) -> None
 @pytest.mark.parametrize(
     ("status", "expected"),
     [
-        (404, DataError),  # how yfinance's time-zone lookup meets an unknown symbol
+        (404, UnknownSymbolError),  # how yfinance's time-zone lookup meets an unknown symbol
         (429, RateLimitedError),
         (401, TransientSourceError),  # a stale cookie, not this symbol's fault
         (503, TransientSourceError),
@@ -212,3 +232,65 @@ def test_a_frame_without_prices_is_a_data_error() -> None:
     frame = yahoo_history_frame(DAYS, CLOSE, ADJ).drop(columns=["Close", "Adj Close"])
     with pytest.raises(DataError, match="no 'Adj Close' or 'Close'"):
         yahoo_price_frame(frame, "KO")
+
+
+def test_repair_can_be_switched_off(fake: FakeYahoo) -> None:
+    fake.answer("KO", yahoo_history_frame(DAYS, CLOSE, ADJ))
+    prices = YahooSource(repair=False).fetch("KO", START, END)
+    assert fake.calls[0].kwargs["repair"] is False
+    assert prices.attrs["data_notes"] == ()
+
+
+def test_rows_yfinance_repaired_become_a_data_note(fake: FakeYahoo) -> None:
+    frame = yahoo_history_frame(DAYS, CLOSE, ADJ)
+    frame["Repaired?"] = [False, True, False, True, False]
+    fake.answer("KO", frame)
+
+    prices = YahooSource().fetch("KO", START, END)
+
+    (note,) = prices.attrs["data_notes"]
+    assert note.startswith("Yahoo 'KO': yfinance repaired 2 row(s) (2020-03-06, 2020-10-30)")
+    assert prices["adj_close"].tolist() == ADJ  # the repaired prices themselves are kept
+
+
+def test_nothing_repaired_is_no_note(fake: FakeYahoo) -> None:
+    fake.answer("KO", yahoo_history_frame(DAYS, CLOSE, ADJ))
+    assert YahooSource().fetch("KO", START, END).attrs["data_notes"] == ()
+
+
+def test_dividends_and_splits_come_through(fake: FakeYahoo) -> None:
+    frame = yahoo_history_frame(DAYS, CLOSE, ADJ)
+    frame["Dividends"] = [0.0, 0.25, 0.0, 0.0, 0.0]
+    frame["Stock Splits"] = [0.0, 0.0, 2.0, 0.0, 0.0]
+    fake.answer("KO", frame)
+    prices = YahooSource().fetch("KO", START, END)
+    assert prices["dividend"].tolist() == [0.0, 0.25, 0.0, 0.0, 0.0]
+    assert prices["split"].tolist() == [1.0, 1.0, 2.0, 1.0, 1.0]
+
+
+def test_a_symbol_listed_after_the_range_is_not_trading(fake: FakeYahoo) -> None:
+    fake.answer("NEW", YFPricesMissingError("NEW", "(1d 2020-03-01 -> 2020-12-01)"))
+    fake.metadata["NEW"] = {"firstTradeDate": pd.Timestamp("2021-06-01 09:30", tz=NEW_YORK)}
+    with pytest.raises(NotTradingError, match=r"begin 2021-06-01, after the range 2020-03-01"):
+        YahooSource().fetch("NEW", START, END)
+
+
+def test_missing_prices_without_a_later_listing_is_an_unknown_symbol(fake: FakeYahoo) -> None:
+    fake.answer("OLD", YFPricesMissingError("OLD", "(1d 2020-03-01 -> 2020-12-01)"))
+    fake.metadata["OLD"] = {"firstTradeDate": pd.Timestamp("1990-01-02", tz=NEW_YORK)}
+    with pytest.raises(UnknownSymbolError):
+        YahooSource().fetch("OLD", START, END)
+    with pytest.raises(UnknownSymbolError):
+        YahooSource().fetch("ZZZZ", START, END)  # no time zone: Yahoo does not know it
+
+
+def test_a_refused_connection_is_a_short_connection_failure(fake: FakeYahoo) -> None:
+    curl = (
+        "Failed to perform, curl: (7) Failed to connect to query2.finance.yahoo.com port 443 "
+        "after 2 ms: Could not connect to server. See https://curl.se/libcurl/c/libcurl-errors"
+        ".html first for more details." * 2
+    )
+    fake.answer("KO", curl_exceptions.ConnectionError(curl))
+    with pytest.raises(ConnectionFailedError) as raised:
+        YahooSource().fetch("KO", START, END)
+    assert len(str(raised.value)) < 200

@@ -18,7 +18,9 @@ def make_source(data: DataConfig) -> PriceSource:
     if data.source == "yfinance":
         from pipeline.data.sources.yahoo import YahooSource
 
-        return YahooSource(timeout_seconds=data.download.timeout_seconds)
+        return YahooSource(
+            timeout_seconds=data.download.timeout_seconds, repair=data.download.repair
+        )
     if data.source == "csv":
         from pipeline.data.sources.csv_source import CsvSource
 

@@ -10,15 +10,29 @@ retrying (`TransientSourceError`, `RateLimitedError`) from what is not (`DataErr
 from __future__ import annotations
 
 import logging
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 import pandas as pd
 import yfinance as yf
-from yfinance.exceptions import YFDataException, YFRateLimitError, YFTickerMissingError
+from yfinance.exceptions import (
+    YFDataException,
+    YFPricesMissingError,
+    YFRateLimitError,
+    YFTickerMissingError,
+)
 
-from pipeline.data.sources.base import ADJ_CLOSE
-from pipeline.data.sources.normalise import between, price_frame
-from pipeline.errors import DataError, RateLimitedError, SourceError, TransientSourceError
+from pipeline.data.sources.base import ADJ_CLOSE, DATA_NOTES
+from pipeline.data.sources.normalise import between, local_midnights, price_frame
+from pipeline.errors import (
+    ConnectionFailedError,
+    DataError,
+    NotTradingError,
+    RateLimitedError,
+    SourceError,
+    TransientSourceError,
+    UnknownSymbolError,
+)
 from pipeline.symbols import to_yahoo_symbol
 
 logger = logging.getLogger(__name__)
@@ -28,6 +42,9 @@ HTTP_NOT_FOUND = 404
 HTTP_TOO_MANY_REQUESTS = 429
 # Yahoo's labels of the columns the standard frame keeps; "Adj Close" is handled apart.
 _YAHOO_COLUMNS = {label: label.lower() for label in ("Open", "High", "Low", "Close", "Volume")}
+_YAHOO_COLUMNS.update({"Dividends": "dividend", "Stock Splits": "split"})
+# The boolean column yfinance 1.x adds with repair=True: True on each row its repair changed.
+REPAIRED = "Repaired?"
 
 
 class YahooSource:
@@ -36,14 +53,17 @@ class YahooSource:
     name = "yfinance"
     remote = True
 
-    def __init__(self, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS) -> None:
+    def __init__(
+        self, timeout_seconds: float = DEFAULT_TIMEOUT_SECONDS, repair: bool = True
+    ) -> None:
         self.timeout_seconds = timeout_seconds
+        self.repair = repair
 
     def identity(self) -> str:
         return "yfinance"
 
     def fetch(self, ticker: str, start: date, end: date) -> pd.DataFrame:
-        raw = request_history(ticker, start, end, self.timeout_seconds)
+        raw = request_history(ticker, start, end, self.timeout_seconds, repair=self.repair)
         if raw.empty:  # with or without columns: what they are does not matter then
             raise DataError(no_prices_reason(ticker, start, end))
         prices = between(yahoo_price_frame(raw, to_yahoo_symbol(ticker)), start, end)
@@ -52,24 +72,50 @@ class YahooSource:
         return prices
 
 
-def request_history(ticker: str, start: date, end: date, timeout_seconds: float) -> pd.DataFrame:
-    """Yahoo's daily rows of `ticker` from `start` to `end` inclusive, as yfinance returns them."""
+def request_history(
+    ticker: str, start: date, end: date, timeout_seconds: float, repair: bool = True
+) -> pd.DataFrame:
+    """Yahoo's daily rows of `ticker` from `start` to `end` inclusive, as yfinance returns them:
+    with dividends and splits (the data-quality checks use them) and, with `repair`, yfinance's
+    own price repair and its "Repaired?" column."""
     symbol = to_yahoo_symbol(ticker)
     # The documented replacement for the deprecated `raise_errors`; process-wide, and set on every
     # call because nothing else in the pipeline touches yfinance's settings.
     yf.config.debug.hide_exceptions = False
     logger.debug("Yahoo: %s %s..%s", symbol, start, end)
+    handle = yf.Ticker(symbol)
     try:
-        return yf.Ticker(symbol).history(
+        return handle.history(
             start=start.isoformat(),
             end=(end + timedelta(days=1)).isoformat(),  # Yahoo's end is exclusive
             interval="1d",
             auto_adjust=False,
-            actions=False,
+            actions=True,
+            repair=repair,
             timeout=timeout_seconds,
         )
+    except YFPricesMissingError as exc:
+        listed = first_trade_date(handle)
+        if listed is not None and listed > end:
+            raise NotTradingError(
+                f"Yahoo's prices for {symbol!r} begin {listed}, after the range {start}..{end}"
+            ) from exc
+        raise source_error(exc, ticker, start, end) from exc
     except (YFRateLimitError, YFTickerMissingError, YFDataException, OSError) as exc:
         raise source_error(exc, ticker, start, end) from exc
+
+
+def first_trade_date(handle: Any) -> date | None:
+    """The symbol's first trading day from the metadata of its last request, if Yahoo sent it."""
+    try:
+        value = handle.get_history_metadata().get("firstTradeDate")
+    except Exception:  # metadata is a courtesy: any trouble means "unknown"
+        return None
+    if value is None:
+        return None
+    if isinstance(value, int | float):
+        return datetime.fromtimestamp(value, UTC).date()
+    return pd.Timestamp(value).date()
 
 
 def source_error(exc: Exception, ticker: str, start: date, end: date) -> SourceError:
@@ -87,8 +133,36 @@ def source_error(exc: Exception, ticker: str, start: date, end: date) -> SourceE
     if isinstance(exc, YFRateLimitError) or status == HTTP_TOO_MANY_REQUESTS:
         return RateLimitedError(f"Yahoo rate-limited the request for {symbol!r}")
     if isinstance(exc, YFTickerMissingError) or status == HTTP_NOT_FOUND:
-        return DataError(f"{no_prices_reason(ticker, start, end)}; yfinance: {exc}")
+        return UnknownSymbolError(f"{no_prices_reason(ticker, start, end)}; yfinance: {exc}")
+    if isinstance(exc, ConnectionRefusedError) or _is_connection_failure(exc):
+        reason = f"{type(exc).__name__}: {_short(exc)}"
+        return ConnectionFailedError(f"cannot reach Yahoo for {symbol!r}: {reason}")
     return TransientSourceError(f"Yahoo request for {symbol!r} failed: {type(exc).__name__}: {exc}")
+
+
+# Every HTTP backend yfinance may use names a connection that never happened this way.
+_CONNECTION_FAILURES = (
+    "connection refused",
+    "could not resolve",
+    "failed to connect",
+    "couldn't connect",
+    "network is unreachable",
+    "name or service not known",
+    "temporary failure in name resolution",
+    "no route to host",
+)
+SHORT_MESSAGE = 120
+
+
+def _is_connection_failure(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return any(words in text for words in _CONNECTION_FAILURES)
+
+
+def _short(exc: BaseException) -> str:
+    """The first line of the error, cut: curl's messages run to hundreds of characters."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= SHORT_MESSAGE else f"{text[:SHORT_MESSAGE]}..."
 
 
 def yahoo_price_frame(raw: pd.DataFrame, symbol: str) -> pd.DataFrame:
@@ -108,7 +182,25 @@ def yahoo_price_frame(raw: pd.DataFrame, symbol: str) -> pd.DataFrame:
         )
     columns = {name: flat[label] for label, name in _YAHOO_COLUMNS.items() if label in flat}
     columns[ADJ_CLOSE] = flat[adjusted]
-    return price_frame(pd.DatetimeIndex(flat.index), columns, origin=f"Yahoo {symbol!r}")
+    frame = price_frame(pd.DatetimeIndex(flat.index), columns, origin=f"Yahoo {symbol!r}")
+    if REPAIRED in flat.columns:
+        notes = repaired_notes(flat, symbol)
+        frame.attrs[DATA_NOTES] = (*frame.attrs.get(DATA_NOTES, ()), *notes)
+    return frame
+
+
+def repaired_notes(flat: pd.DataFrame, symbol: str) -> list[str]:
+    """One note for the rows yfinance's repair changed (its "Repaired?" marker), if any."""
+    marked = flat[REPAIRED].fillna(False).astype(bool).to_numpy()
+    if not marked.any():
+        return []
+    days = local_midnights(pd.DatetimeIndex(flat.index[marked]))
+    listed = ", ".join(f"{day:%Y-%m-%d}" for day in days[:5])
+    more = f" and {len(days) - 5} more" if len(days) > 5 else ""
+    return [
+        f"Yahoo {symbol!r}: yfinance repaired {len(days)} row(s) ({listed}{more}): its price "
+        "repair fixes 100x unit mix-ups, bad splits and dividend adjustments, zero prices"
+    ]
 
 
 def one_ticker_columns(raw: pd.DataFrame, symbol: str) -> pd.DataFrame:
