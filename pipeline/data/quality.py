@@ -93,9 +93,10 @@ REVERSAL_SHARE = 0.8
 # matters (a misapplied factor) is several percent; a provider's rounding of both prices to
 # the cent stays far below 2% above a dollar a share.
 DIVIDEND_STEP_TOLERANCE = 0.02
-# Without a dividend column, a step up larger than a dividend of a quarter of the price cannot be
-# a dividend (special dividends that large are exceptionally rare); a step down is never one.
-MAX_DIVIDEND_YIELD = 0.25
+# Without a dividend column a step down is never a dividend.
+# Regular dividends stay below this share of the price (quarterly yields of 0.2-3%): a larger
+# step is a special distribution or an error, told apart by the adjusted close's own move.
+MAX_REGULAR_YIELD = 0.05
 # ... unless the adjusted close itself moves no more than this many robust deviations: a large
 # distribution (a spin-off) drops the close and leaves the adjusted return ordinary.
 DIVIDEND_ERROR_SIGMAS = 4.0
@@ -432,7 +433,7 @@ def _dividend_findings(frame: pd.DataFrame, skip: set[date]) -> list[Finding]:
         off = np.minimum(np.abs(steps - expected_low), np.abs(steps - expected_high))
         candidates = np.flatnonzero(off > tolerance)
     else:
-        limit = -math.log(1.0 - MAX_DIVIDEND_YIELD)
+        limit = -math.log(1.0 - MAX_REGULAR_YIELD)
         excess = steps - expected_low
         candidates = np.flatnonzero((excess > limit) | (excess < -tolerance))
     adj_returns = np.diff(np.log(adj))
@@ -450,9 +451,10 @@ def _dividend_findings(frame: pd.DataFrame, skip: set[date]) -> list[Finding]:
             miss = min(abs(step - low), abs(step - high))
             if miss <= tolerance:
                 continue
-        elif step - low > -math.log(1.0 - MAX_DIVIDEND_YIELD):
-            # A large distribution (a spin-off) lowers the close and leaves the adjusted close
-            # an ordinary day; a history scaled wrongly moves the adjusted close instead.
+        elif step - low > -math.log(1.0 - MAX_REGULAR_YIELD):
+            # A large distribution (a special dividend, a spin-off) lowers the close and leaves
+            # the adjusted close an ordinary day; a history scaled wrongly moves the adjusted
+            # close instead (a split the close shows, 7:1 say, is told apart the same way).
             if not _unusual_move(adj_returns, t):
                 continue
         elif step - low >= -tolerance:
