@@ -172,3 +172,19 @@ def test_the_commands_take_retry_dead(command: str) -> None:
     result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
     assert result.exit_code == 0
     assert "--retry-dead" in result.output
+
+
+def test_yfinance_repairs_travel_with_the_cache_file(tmp_path: Path, fake: FakeYahoo) -> None:
+    frame = yahoo_history_frame(DAYS, [50.0 + i * 0.01 for i in range(len(DAYS))])
+    frame["Repaired?"] = [day == DAYS[3] for day in DAYS]
+    fake.answer("KO", frame)
+    data = config(tmp_path, ["KO"])
+
+    fetched = run(data).outcomes[0]
+    hit = run(data, now=NOW + timedelta(hours=1)).outcomes[0]
+
+    assert (fetched.status, hit.status) == ("fetched", "hit")
+    for outcome in (fetched, hit):
+        (note,) = outcome.warnings
+        assert note.startswith(f"Yahoo 'KO': yfinance repaired 1 row(s) ({DAYS[3]})")
+    assert fake.calls[0].kwargs["repair"] is True
