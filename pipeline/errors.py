@@ -49,9 +49,10 @@ class RunDirectoryError(PipelineError):
     """A directory given as a run directory lacks one of the files a report is built from."""
 
 
-class UnsafePathError(PipelineError):
+class UnsafePathError(PipelineError, OSError):
     """A path the pipeline would write through is a symlink or not what it should be (a
     directory where a file belongs, a FIFO); refused so nothing outside its directory is touched.
+    An OSError too (without an errno), so code that survives a failed system call survives it.
     """
 
 

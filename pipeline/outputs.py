@@ -1,14 +1,16 @@
-"""Run directories and the files in them, each written atomically."""
+"""Run directories and the files in them, each written atomically (`pipeline.safe_io`)."""
 
 from __future__ import annotations
 
 import os
-import secrets
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
+
+from pipeline.safe_io import atomic_write, atomic_write_bytes, atomic_write_text
+
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text"]
 
 SUMMARY_CSV = "summary.csv"
 SUMMARY_PARQUET = "summary.parquet"
@@ -16,30 +18,10 @@ DAILY_PARQUET = "daily.parquet"
 LATEST_LINK = "latest"
 
 
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    """Call `write(tmp)` on a temporary file beside `path`, then rename it onto `path`.
-
-    A reader sees the old file or the new one, never half of one.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp"
-    # Created 0666 less the umask, like any file the user writes (mkstemp's 0600 would stay).
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda tmp: tmp.write_text(text))
-
-
 def write_tables(run_dir: Path, summary: pd.DataFrame, daily: pd.DataFrame) -> None:
-    atomic_write(run_dir / SUMMARY_CSV, lambda tmp: summary.to_csv(tmp, index=False))
-    atomic_write(run_dir / SUMMARY_PARQUET, lambda tmp: summary.to_parquet(tmp, index=False))
-    atomic_write(run_dir / DAILY_PARQUET, lambda tmp: daily.to_parquet(tmp, index=False))
+    atomic_write_text(run_dir / SUMMARY_CSV, summary.to_csv(index=False))
+    atomic_write(run_dir / SUMMARY_PARQUET, lambda out: summary.to_parquet(out, index=False))
+    atomic_write(run_dir / DAILY_PARQUET, lambda out: daily.to_parquet(out, index=False))
 
 
 def new_run_id(config_hash: str, now: datetime | None = None) -> str:

@@ -120,8 +120,9 @@ def split_within(path: Path, within: Path | None) -> tuple[Path, tuple[str, ...]
 def open_file(
     dir_fd: int, name: str, flags: int, mode: int = 0o666, *, shown: Path | str = ""
 ) -> int:
-    """`os.open(name, flags | O_NOFOLLOW, dir_fd=dir_fd)`; a symlink or a special file
-    (FIFO, device, directory) raises UnsafePathError naming `shown`."""
+    """`os.open(name, flags | O_NOFOLLOW, dir_fd=dir_fd)`; a symlink, a special file (FIFO,
+    device, directory) or, when writing, a file with other hard links raises UnsafePathError
+    naming `shown`."""
     where = shown or name
     _check_part(Path(str(where)).parent, name)
     try:
@@ -131,10 +132,19 @@ def open_file(
             raise UnsafePathError(
                 f"{where} is a symlink; refusing to follow it (remove it)"
             ) from None
+        if exc.errno in (errno.EISDIR, errno.ENXIO):  # a directory, a socket
+            raise UnsafePathError(f"{where} is not a regular file; refusing to use it") from None
         raise
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
+    info = os.fstat(fd)
+    problem = None
+    if not stat.S_ISREG(info.st_mode):
+        problem = "is not a regular file"
+    elif flags & (os.O_WRONLY | os.O_RDWR) and info.st_nlink > 1:
+        # A hard link planted in place of the file would make us write another file.
+        problem = "has other hard links"
+    if problem:
         os.close(fd)
-        raise UnsafePathError(f"{where} is not a regular file; refusing to use it (remove it)")
+        raise UnsafePathError(f"{where} {problem}; refusing to use it (remove it)")
     return fd
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import BinaryIO
 
 from pipeline.benchmarking.article import FITS, BenchResult, BenchRow
 from pipeline.benchmarking.variants import VARIANTS
@@ -76,7 +77,7 @@ def write_bench_outputs(result: BenchResult, out_dir: Path) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path, png_path = out_dir / BENCH_JSON, out_dir / BENCH_PNG
     atomic_write_text(json_path, json.dumps(result.to_dict(), indent=2) + "\n")
-    atomic_write(png_path, lambda tmp: _draw_chart(result, tmp))
+    atomic_write(png_path, lambda out: _draw_chart(result, out))
     return [json_path, png_path]
 
 
@@ -85,7 +86,7 @@ def _two_and_five(value: float, _position: int) -> str:
     return f"{value:g}" if f"{value:.0e}"[0] in "25" else ""
 
 
-def _draw_chart(result: BenchResult, path: Path) -> None:
+def _draw_chart(result: BenchResult, out: BinaryIO) -> None:
     # The object API with the Agg canvas: no pyplot state, no display needed.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -130,4 +131,4 @@ def _draw_chart(result: BenchResult, path: Path) -> None:
         f"{len(result.tickers)} tickers, {data['mode']}, {data['start']}..{data['end']}: "
         f"median of {result.repeats} run(s), {result.start_method}"
     )
-    figure.savefig(path, dpi=110, format="png")
+    figure.savefig(out, dpi=110, format="png")

@@ -7,13 +7,15 @@ and its metadata can never disagree after a crash. What the source repaired in t
 dropped, dates sorted: `sources.base.DATA_NOTES`) travels beside it under `NOTES_KEY`, so every run
 that uses the file can report it, not only the run that fetched it.
 
-Writes are atomic (temporary file in the same directory, fsync, `os.replace`, fsync of the
-directory): a reader sees the old file or the new one, never half of one. A file that cannot be
-decoded is moved to `<source>/quarantine/` and read as a miss.
+Writes are atomic (`pipeline.safe_io`: temporary file in the same directory, fsync,
+`os.replace`, fsync of the directory): a reader sees the old file or the new one, never half of
+one. A file that cannot be decoded is moved to `<source>/quarantine/` and read as a miss.
 
-The second half of the module is the refresh policy, as pure functions: `plan_fetch` decides
-between a hit, an incremental refresh and a full fetch; `overlap_matches` detects restated
-adjusted history; `merge_refresh` appends refreshed rows to the cached ones.
+A cache may be shared (a cluster's filesystem): no symlink inside it is ever followed. A
+symlinked source directory or lock file is refused with one line; a symlink in place of a cache
+file is moved to quarantine like any unusable file, and the file is fetched again.
+
+When to trust a cached file (hit, refresh or full fetch) is `pipeline.data.refresh`.
 """
 
 from __future__ import annotations
@@ -22,23 +24,30 @@ import json
 import logging
 import os
 import re
-import secrets
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Literal, TextIO
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from pipeline.data.dates import between
 from pipeline.data.sources.base import ADJ_CLOSE, INDEX_NAME, PRICE_COLUMNS
-from pipeline.errors import CacheLockedError, ConfigError, DataError
+from pipeline.errors import CacheLockedError, ConfigError, DataError, OutputError, UnsafePathError
+from pipeline.safe_io import (
+    atomic_write,
+    directory,
+    open_file,
+    remove_stale_temps,
+    replace_within,
+    subdirectories,
+)
 from pipeline.symbols import validate_symbol
 
 try:
@@ -52,15 +61,11 @@ CACHE_SCHEMA_VERSION = 1
 METADATA_KEY = b"pipeline.cache"
 NOTES_KEY = b"pipeline.notes"
 FILE_SUFFIX = ".parquet"
-TEMP_SUFFIX = ".tmp"
 QUARANTINE_DIR = "quarantine"
 LOCK_FILE = ".lock"
-# Relative tolerance when comparing re-fetched adjusted closes with cached ones: far above float
-# noise from a provider's own rounding, far below any dividend adjustment (>= 1e-4 in practice).
-OVERLAP_RTOL = 1e-6
 _SOURCE_NAME = re.compile(r"^[a-z0-9][a-z0-9_\-]{0,31}$")
 _INDEX_UNIT = "ns"
-_O_BINARY = getattr(os, "O_BINARY", 0)
+_O_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # a FIFO planted as the lock must not hang the open
 
 
 @dataclass(frozen=True, slots=True)
@@ -181,22 +186,16 @@ def normalize_price_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[columns].astype("float64").set_axis(stored_index)
 
 
-def slice_dates(frame: pd.DataFrame, start: date, end: date) -> pd.DataFrame:
-    """The rows of `frame` dated from `start` to `end`, both inclusive."""
-    return frame.loc[pd.Timestamp(start) : pd.Timestamp(end)]
-
-
-def _try_flock(handle: TextIO) -> bool:
+def _try_flock(fd: int) -> bool:
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
         return False
     return True
 
 
-def _lock_holder(handle: TextIO) -> str:
-    handle.seek(0)
-    text = handle.read().strip()
+def _lock_holder(fd: int) -> str:
+    text = os.pread(fd, 4096, 0).decode("utf-8", errors="replace").strip()
     try:
         holder = json.loads(text)
         return f"pid {holder['pid']}, started {holder['started_at']}"
@@ -214,8 +213,7 @@ class PriceCache:
     def __init__(self, cache_dir: str | os.PathLike[str]) -> None:
         self.root = Path(cache_dir).absolute()
         if self.root.is_dir():
-            for leftover in self.root.glob(f"*/.*{TEMP_SUFFIX}"):
-                _remove_if_stale(leftover)
+            self._remove_stale_temps()
 
     def path_for(self, source_name: str, ticker: str) -> Path:
         """`<cache_dir>/<source_name>/<ticker>.parquet`; refuses names that could escape it."""
@@ -224,10 +222,9 @@ class PriceCache:
             raise ConfigError(
                 f"source name {source_name!r} is not valid; use lowercase letters, digits, _ and -"
             )
-        path = self.root / source_name / f"{ticker}{FILE_SUFFIX}"
-        if not path.resolve().is_relative_to(self.root.resolve()):
-            raise ConfigError(f"ticker {ticker!r} would leave the cache directory {self.root}")
-        return path
+        # A valid symbol and source name are plain file names; symlinks on the way are refused
+        # when the file is opened (`safe_io`).
+        return self.root / source_name / f"{ticker}{FILE_SUFFIX}"
 
     def read(self, source_name: str, ticker: str) -> CachedPrices | None:
         """The cached prices, or None when there is no usable file (a bad one is quarantined).
@@ -236,7 +233,7 @@ class PriceCache:
         """
         path = self.path_for(source_name, ticker)
         try:
-            table = pq.read_table(path)
+            table = self._read_table(source_name, path.name)
             return CachedPrices(table, _check_table(table, source_name, ticker), path=path)
         except FileNotFoundError:
             return None
@@ -254,7 +251,7 @@ class PriceCache:
         cached = self.read(source_name, ticker)
         if cached is None:
             raise DataError(f"{ticker}: no cached prices from source {source_name!r}")
-        return slice_dates(cached.frame, start, end)
+        return between(cached.frame, start, end)
 
     def write(
         self,
@@ -273,10 +270,10 @@ class PriceCache:
         metadata = {**(table.schema.metadata or {}), METADATA_KEY: meta.to_json().encode()}
         if notes:
             metadata[NOTES_KEY] = json.dumps(list(notes)).encode()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        for leftover in path.parent.glob(f".{path.name}.*{TEMP_SUFFIX}"):
-            _remove_if_stale(leftover)
-        _write_atomically(table.replace_schema_metadata(metadata), path)
+        table = table.replace_schema_metadata(metadata)
+        with directory(self.root, [source_name]) as source_fd:
+            self._log_removed(source_fd, source_name, prefix=f".{path.name}.")
+        atomic_write(path, lambda handle: pq.write_table(table, handle), within=self.root)
         return path
 
     @contextmanager
@@ -287,30 +284,72 @@ class PriceCache:
         CacheLockedError naming the holder (pid and start time). The lock is the kernel's
         (flock): it goes away with its process, so a run killed with SIGKILL leaves no stale lock.
         """
-        self.root.mkdir(parents=True, exist_ok=True)
-        with open(self.root / LOCK_FILE, "a+") as handle:
+        fd = self._open_lock()
+        try:
             if fcntl is not None:
                 deadline = time.monotonic() + wait_seconds
-                while not _try_flock(handle):
+                while not _try_flock(fd):
                     if time.monotonic() >= deadline:
                         raise CacheLockedError(
-                            f"another run ({_lock_holder(handle)}) holds the lock on cache "
+                            f"another run ({_lock_holder(fd)}) holds the lock on cache "
                             f"{self.root}; wait for it to finish (--wait SECONDS) or use another "
                             "data.cache_dir"
                         )
                     time.sleep(poll_seconds)
-            handle.seek(0)
-            handle.truncate()
             started = datetime.now(UTC).isoformat(timespec="seconds")
-            handle.write(json.dumps({"pid": os.getpid(), "started_at": started}) + "\n")
-            handle.flush()
+            holder = json.dumps({"pid": os.getpid(), "started_at": started}) + "\n"
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, holder.encode(), 0)
             yield
+        finally:
+            os.close(fd)
+
+    def _open_lock(self) -> int:
+        """The lock file's descriptor: a regular file of the cache root, never a symlink."""
+        path = self.root / LOCK_FILE
+        try:
+            with directory(self.root) as root_fd:
+                flags = os.O_RDWR | os.O_CREAT | _O_NONBLOCK
+                return open_file(root_fd, LOCK_FILE, flags, shown=path)
+        except UnsafePathError:
+            raise
+        except OSError as exc:  # a read-only or foreign cache directory
+            raise OutputError(
+                f"cannot lock the cache {self.root}: {exc.strerror or exc}; data.cache_dir must "
+                "be a directory this user can write"
+            ) from None
+
+    def _read_table(self, source_name: str, name: str) -> pa.Table:
+        """The file's table, opened without following a symlink anywhere in the cache."""
+        with directory(self.root, [source_name], create=False) as source_fd:
+            fd = open_file(source_fd, name, os.O_RDONLY, shown=self.root / source_name / name)
+        with os.fdopen(fd, "rb") as handle:
+            return pq.read_table(handle)
+
+    def _remove_stale_temps(self) -> None:
+        """Remove what killed writers left in the source directories; symlinks are skipped."""
+        try:
+            with directory(self.root, create=False) as root_fd:
+                sources = subdirectories(root_fd)
+            for source_name in sources:
+                with directory(self.root, [source_name], create=False) as source_fd:
+                    self._log_removed(source_fd, source_name)
+        except (OSError, UnsafePathError) as exc:  # a read-only cache: the lock says it later
+            logger.debug("stale temporary files left in %s: %s", self.root, exc)
+
+    def _log_removed(self, source_fd: int, source_name: str, prefix: str = ".") -> None:
+        for name in remove_stale_temps(source_fd, prefix):
+            logger.info(
+                "removed %s, left by an interrupted cache write", self.root / source_name / name
+            )
 
     def _quarantine(self, path: Path, why: str) -> None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        source_name = path.parent.name
         target = path.parent / QUARANTINE_DIR / f"{path.name}.corrupt-{stamp}"
-        target.parent.mkdir(exist_ok=True)
-        os.replace(path, target)
+        replace_within(
+            self.root, [source_name, path.name], [source_name, QUARANTINE_DIR, target.name]
+        )
         logger.warning("cache file %s is unusable (%s); moved to %s", path, why, target)
 
 
@@ -357,147 +396,3 @@ def _check_meta_describes(
         raise ValueError(f"metadata {meta.ticker}/{meta.source}/{meta.rows} rows != {expected}")
     if (meta.first_date, meta.last_date) != (dates[0].date(), dates[-1].date()):
         raise ValueError("metadata first_date/last_date do not match the rows")
-
-
-def _write_atomically(table: pa.Table, path: Path) -> None:
-    # Unique per writer; the pid tells a later run whether the writer still lives (_is_stale).
-    # Not mkstemp: its 0600 mode would survive the rename, while this honours the umask.
-    temp_name = path.parent / f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}{TEMP_SUFFIX}"
-    fd = os.open(temp_name, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _O_BINARY, 0o666)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            pq.write_table(table, handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp_name, path)
-    except BaseException:
-        with suppress(FileNotFoundError):
-            os.unlink(temp_name)
-        raise
-    _fsync_directory(path.parent)
-
-
-def _fsync_directory(directory: Path) -> None:
-    if os.name != "posix":  # directories cannot be opened for fsync elsewhere
-        return
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _remove_if_stale(temp_path: Path) -> None:
-    if _is_stale(temp_path.name):
-        with suppress(FileNotFoundError):
-            temp_path.unlink()
-        logger.info("removed %s, left by an interrupted cache write", temp_path)
-
-
-def _is_stale(temp_name: str) -> bool:
-    """True when the process that created this temporary file no longer runs."""
-    parts = temp_name.removesuffix(TEMP_SUFFIX).rsplit(".", 2)
-    if len(parts) != 3 or not parts[1].isdigit():
-        return False
-    pid = int(parts[1])
-    if pid == os.getpid() or os.name != "posix":  # os.kill would terminate it on Windows
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, owned by another user
-        return False
-    return False
-
-
-# --- Refresh policy -----------------------------------------------------------------------
-
-Action = Literal["hit", "refresh", "full"]
-
-
-@dataclass(frozen=True, slots=True)
-class FetchPlan:
-    """What to ask the source for: nothing (hit), a recent window (refresh) or a whole range."""
-
-    action: Action
-    fetch_start: date | None = None
-    fetch_end: date | None = None
-    reason: str = ""
-
-
-def plan_fetch(
-    meta: CacheMeta | None,
-    source_identity: str,
-    start: date,
-    end: date,
-    *,
-    today: date,
-    overlap_days: int,
-) -> FetchPlan:
-    """Decide how to serve the request [start, end] given the cached file's metadata.
-
-    `today` is the UTC day of the fetch: an end date after it is served by data through today.
-    A refresh re-fetches `overlap_days` calendar days before the cached last row so that
-    `overlap_matches` can detect restated history.
-    """
-    if meta is None:
-        return FetchPlan("full", start, end, "not cached")
-    if meta.source_identity != source_identity:
-        return FetchPlan("full", start, end, f"cached from {meta.source_identity!r}")
-    if start < meta.covered_start:
-        # Fetch through the old coverage as well, so a narrower request does not shrink the file.
-        reason = f"start {start} is before the cached range ({meta.covered_start})"
-        return FetchPlan("full", start, max(end, meta.covered_through), reason)
-    if min(end, today) <= meta.covered_through:
-        return FetchPlan("hit")
-    refresh_start = meta.last_date - timedelta(days=overlap_days)
-    return FetchPlan("refresh", refresh_start, end, f"cache covers through {meta.covered_through}")
-
-
-def plan_full_refetch(meta: CacheMeta, refresh: FetchPlan) -> FetchPlan:
-    """The whole covered history again, after `overlap_matches` found it restated."""
-    reason = "adjusted history restated (dividend or split); whole history fetched again"
-    return FetchPlan("full", meta.covered_start, refresh.fetch_end, reason)
-
-
-def covered_range(plan: FetchPlan, meta: CacheMeta | None, today: date) -> tuple[date, date]:
-    """The requested range a file covers after executing `plan` (a refresh or a full fetch)."""
-    assert plan.fetch_start is not None and plan.fetch_end is not None, plan
-    through = min(plan.fetch_end, today)
-    if plan.action == "refresh" and meta is not None:
-        return meta.covered_start, max(meta.covered_through, through)
-    return plan.fetch_start, through
-
-
-def overlap_matches(cached: pd.DataFrame, fresh: pd.DataFrame, provisional_from: date) -> bool:
-    """True when the adjusted closes both frames have for the same days agree.
-
-    Days from `provisional_from` on (the cached file's fetch day) are not compared: their bars may
-    have been taken before the close. No comparable day at all is not evidence of agreement.
-    """
-    common = cached.index.intersection(fresh.index)
-    common = common[common < pd.Timestamp(provisional_from)]
-    if common.empty:
-        return False
-    return bool(
-        np.allclose(
-            fresh.loc[common, ADJ_CLOSE].to_numpy(),
-            cached.loc[common, ADJ_CLOSE].to_numpy(),
-            rtol=OVERLAP_RTOL,
-            atol=0.0,
-            equal_nan=True,
-        )
-    )
-
-
-def merge_refresh(cached: pd.DataFrame, fresh: pd.DataFrame, fetch_start: date) -> pd.DataFrame:
-    """Cached rows before the refreshed window, then every refreshed row.
-
-    The source's answer for [fetch_start, ...] replaces what the cache held for those days (a
-    provisional bar of the last fetch day is corrected this way).
-    """
-    if fresh.empty:
-        return cached
-    cut = min(pd.Timestamp(fetch_start), fresh.index[0])
-    return normalize_price_frame(pd.concat([cached.loc[cached.index < cut], fresh]))

@@ -36,14 +36,11 @@ import numpy as np
 import pandas as pd
 
 from pipeline.config import DataConfig, DownloadConfig
-from pipeline.data.cache import (
-    CacheMeta,
+from pipeline.data.cache import CacheMeta, PriceCache, meta_for_frame, normalize_price_frame
+from pipeline.data.refresh import (
     FetchPlan,
-    PriceCache,
     covered_range,
     merge_refresh,
-    meta_for_frame,
-    normalize_price_frame,
     overlap_matches,
     plan_fetch,
     plan_full_refetch,

@@ -18,6 +18,7 @@ import pyarrow.parquet as pq
 from pipeline.backtest.result import TickerResult
 from pipeline.backtest.task import backtest_ticker
 from pipeline.config import BacktestSettings
+from pipeline.data.dates import between
 from pipeline.data.quality import repair_prices
 from pipeline.data.results_store import ResultsSlot, backtest_with_store
 from pipeline.data.sources.base import ADJ_CLOSE, INDEX_NAME
@@ -44,7 +45,7 @@ def read_adjusted_close(path: Path, start: date, end: date) -> pd.Series:
     table = pq.read_table(path, columns=[INDEX_NAME, ADJ_CLOSE])
     dates = pd.DatetimeIndex(table.column(INDEX_NAME).to_numpy(), name=INDEX_NAME)
     prices = pd.Series(table.column(ADJ_CLOSE).to_numpy(), index=dates, name=ADJ_CLOSE)
-    return prices.loc[pd.Timestamp(start) : pd.Timestamp(end)]
+    return between(prices, start, end)
 
 
 def price_fingerprint(prices: pd.Series) -> dict[str, Any]:

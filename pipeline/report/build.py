@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from pipeline.outputs import atomic_write
+from pipeline.outputs import atomic_write_bytes
 from pipeline.report.aggregates import manifest_aggregates
 from pipeline.report.charts import render_charts
 from pipeline.report.html_page import render_html
@@ -47,7 +47,7 @@ def write_report(run_dir: Path, files: Mapping[str, bytes]) -> list[Path]:
     written = []
     for name, content in files.items():
         path = Path(run_dir) / name
-        atomic_write(path, lambda tmp, data=content: tmp.write_bytes(data))
+        atomic_write_bytes(path, content)
         written.append(path)
     logger.info("report written to %s", Path(run_dir) / REPORT_HTML)
     return written

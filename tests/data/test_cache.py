@@ -22,12 +22,14 @@ from pipeline.data import cache as cache_module
 from pipeline.data.cache import (
     QUARANTINE_DIR,
     CacheMeta,
-    FetchPlan,
     PriceCache,
-    covered_range,
-    merge_refresh,
     meta_for_frame,
     normalize_price_frame,
+)
+from pipeline.data.refresh import (
+    FetchPlan,
+    covered_range,
+    merge_refresh,
     overlap_matches,
     plan_fetch,
     plan_full_refetch,
@@ -187,7 +189,7 @@ def test_crash_before_rename_keeps_old_file_and_no_temp(
     cache, old = cache_with_old_file
     new = make_prices(periods=50)
 
-    def crash(*args: object) -> None:
+    def crash(*args: object, **kwargs: object) -> None:
         raise OSError("disk vanished")
 
     monkeypatch.setattr(cache_module.os, "replace", crash)

@@ -20,8 +20,8 @@ import yfinance
 from typer.testing import CliRunner, Result
 
 from pipeline.cli import app
-from pipeline.data.cache import TEMP_SUFFIX
 from pipeline.runner import RunResult, run_backtest
+from pipeline.safe_io import TEMP_SUFFIX
 from tests.conftest import REPO_ROOT
 
 BASE_CONFIG = REPO_ROOT / "configs" / "demo.toml"

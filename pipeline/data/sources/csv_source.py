@@ -25,8 +25,9 @@ from pathlib import Path
 
 import pandas as pd
 
+from pipeline.data.dates import between
 from pipeline.data.sources.base import ADJ_CLOSE, OPTIONAL_COLUMNS
-from pipeline.data.sources.normalise import between, describe_span, price_frame
+from pipeline.data.sources.normalise import describe_span, price_frame
 from pipeline.errors import DataError, NotTradingError
 from pipeline.symbols import is_valid_symbol
 

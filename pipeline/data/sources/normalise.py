@@ -9,7 +9,6 @@ from every source compare equal whatever resolution their provider parsed dates 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date
 
 import numpy as np
 import pandas as pd
@@ -83,11 +82,6 @@ def _shuffled_note(dates: pd.DatetimeIndex, origin: str) -> list[str]:
     if dates.is_monotonic_increasing or dates.is_monotonic_decreasing:
         return []
     return [f"{origin}: dates were out of order; sorted them"]
-
-
-def between(frame: pd.DataFrame, start: date, end: date) -> pd.DataFrame:
-    """The rows of a date-sorted frame from `start` to `end`, both inclusive."""
-    return frame.loc[pd.Timestamp(start) : pd.Timestamp(end)]
 
 
 def describe_span(frame: pd.DataFrame) -> str:

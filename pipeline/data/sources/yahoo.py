@@ -23,7 +23,8 @@ from yfinance.exceptions import (
 )
 
 from pipeline.data.sources.base import ADJ_CLOSE, DATA_NOTES
-from pipeline.data.sources.normalise import between, local_midnights, price_frame
+from pipeline.data.dates import between
+from pipeline.data.sources.normalise import local_midnights, price_frame
 from pipeline.errors import (
     ConnectionFailedError,
     DataError,
