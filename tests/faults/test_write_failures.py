@@ -113,8 +113,13 @@ def read_only_directory(
         )
         real_open = os.open
 
+        def in_victim_directory(file: object, dir_fd: int | None) -> bool:
+            if dir_fd is None:
+                return Path(str(file)).parent == path
+            return os.fstat(dir_fd).st_ino == path.stat().st_ino  # opened relative to it
+
         def refusing_open(file: object, flags: int, *args: object, **kwargs: object) -> int:
-            if flags & os.O_CREAT and Path(str(file)).parent == path:
+            if flags & os.O_CREAT and in_victim_directory(file, kwargs.get("dir_fd")):  # type: ignore[arg-type]
                 raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(file))
             return real_open(file, flags, *args, **kwargs)
 
