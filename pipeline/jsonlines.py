@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pipeline.errors import OutputError
+from pipeline.errors import OutputError, UnsafePathError
 from pipeline.safe_io import directory, open_file, split_within
 
 try:
@@ -54,6 +54,8 @@ def append_record(path: Path, record: Mapping[str, Any], *, within: Path | None 
                 _write_all(fd, _lead(fd) + line)
             finally:
                 os.close(fd)  # releases the lock
+    except UnsafePathError:
+        raise
     except OSError as exc:
         raise OutputError(f"cannot append to {path}: {exc.strerror or exc}") from None
     return path
