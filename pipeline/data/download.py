@@ -37,6 +37,8 @@ import pandas as pd
 
 from pipeline.config import DataConfig, DownloadConfig
 from pipeline.data.cache import CacheMeta, PriceCache, meta_for_frame, normalize_price_frame
+from pipeline.data.dates import between
+from pipeline.data.quality import Finding, detect, repairs_of, summarise
 from pipeline.data.refresh import (
     FetchPlan,
     covered_range,
@@ -44,10 +46,8 @@ from pipeline.data.refresh import (
     overlap_matches,
     plan_fetch,
     plan_full_refetch,
-    slice_dates,
 )
 from pipeline.data.dead_symbols import DEAD_FILE, DeadSymbols
-from pipeline.data.quality import Finding, detect, repairs_of, summarise
 from pipeline.data.sources.base import DATA_NOTES, PriceSource
 from pipeline.errors import (
     ConnectionFailedError,
@@ -539,7 +539,7 @@ def _assessed(stage: _Stage, outcome: TickerDownload, frame: pd.DataFrame) -> Ti
     """`outcome` with the provider errors found in its requested rows, handled per policy."""
     if not outcome.ok:
         return outcome
-    findings = detect(slice_dates(frame, stage.start, stage.end))
+    findings = detect(between(frame, stage.start, stage.end))
     if not findings:
         return outcome
     notes = [finding.describe() for finding in findings]
