@@ -147,7 +147,7 @@ def test_a_symlinked_source_directory_fails_its_tickers_with_one_reason(
     (tmp_path / "cache" / "csv").symlink_to(outside, target_is_directory=True)
     before = snapshot(outside)
     result = run_in_process(csv_settings(tmp_path, ["KO"]))
-    assert result.exit_code == 3
+    assert result.failed_tickers == ["KO"]
     reason = result.summary.set_index("ticker").loc["KO", "reason"]
     assert "is a symlink or not a directory; refusing to write through it" in reason
     assert "\n" not in reason
@@ -160,7 +160,7 @@ def test_a_symlink_in_place_of_a_cache_file_is_quarantined_and_refetched(
     monkeypatch.chdir(tmp_path)
     write_prices(tmp_path / "prices", "KO")
     settings = csv_settings(tmp_path, ["KO"])
-    assert run_in_process(settings).exit_code == 0
+    assert not run_in_process(settings).failed_tickers
     cached = tmp_path / "cache" / "csv" / "KO.parquet"
     real = outside / "KO.parquet"
     os.replace(cached, real)
@@ -169,7 +169,7 @@ def test_a_symlink_in_place_of_a_cache_file_is_quarantined_and_refetched(
 
     again = run_in_process(settings)
 
-    assert again.exit_code == 0, again.summary
+    assert not again.failed_tickers, again.summary
     assert again.manifest["cache"]["fetched"] == 1
     assert cached.is_file() and not cached.is_symlink()
     (moved,) = (cached.parent / QUARANTINE_DIR).iterdir()
@@ -183,7 +183,7 @@ def test_a_symlinked_quarantine_is_refused(
     monkeypatch.chdir(tmp_path)
     write_prices(tmp_path / "prices", "KO")
     settings = csv_settings(tmp_path, ["KO"])
-    assert run_in_process(settings).exit_code == 0
+    assert not run_in_process(settings).failed_tickers
     source = tmp_path / "cache" / "csv"
     (source / "KO.parquet").write_bytes(b"not parquet")
     (source / QUARANTINE_DIR).symlink_to(outside, target_is_directory=True)
@@ -191,7 +191,7 @@ def test_a_symlinked_quarantine_is_refused(
 
     again = run_in_process(settings)
 
-    assert again.exit_code == 3
+    assert again.failed_tickers == ["KO"]
     reason = again.summary.set_index("ticker").loc["KO", "reason"]
     assert f"{QUARANTINE_DIR} is a symlink or not a directory" in reason
     assert snapshot(outside) == before
