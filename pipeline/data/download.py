@@ -38,6 +38,7 @@ import pandas as pd
 from pipeline.config import DataConfig, DownloadConfig
 from pipeline.data.cache import CacheMeta, PriceCache, meta_for_frame, normalize_price_frame
 from pipeline.data.dates import between
+from pipeline.data.dead_symbols import DEAD_FILE, DeadSymbols
 from pipeline.data.quality import Finding, detect, repairs_of, summarise
 from pipeline.data.refresh import (
     FetchPlan,
@@ -47,7 +48,6 @@ from pipeline.data.refresh import (
     plan_fetch,
     plan_full_refetch,
 )
-from pipeline.data.dead_symbols import DEAD_FILE, DeadSymbols
 from pipeline.data.sources.base import DATA_NOTES, PriceSource
 from pipeline.errors import (
     ConnectionFailedError,

@@ -22,8 +22,8 @@ from yfinance.exceptions import (
     YFTickerMissingError,
 )
 
-from pipeline.data.sources.base import ADJ_CLOSE, DATA_NOTES
 from pipeline.data.dates import between
+from pipeline.data.sources.base import ADJ_CLOSE, DATA_NOTES
 from pipeline.data.sources.normalise import local_midnights, price_frame
 from pipeline.errors import (
     ConnectionFailedError,
