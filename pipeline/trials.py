@@ -18,7 +18,7 @@ import pandas as pd
 
 from pipeline.backtest.metrics import sharpe_ratio
 from pipeline.config import Config
-from pipeline.errors import OutputError
+from pipeline.errors import OutputError, UnsafePathError
 from pipeline.jsonlines import append_record, read_records
 from pipeline.statistics.portfolio import finite_days, portfolio_statistics
 from pipeline.statistics.sharpe import return_moments
@@ -102,6 +102,6 @@ def record_and_assess(config: Config, curves: pd.DataFrame, kind: str = "run") -
     out_dir = config.report.out_dir
     try:
         append_trials(out_dir, [trial_record(config, curves, kind)])
-    except OutputError as exc:  # the run's results matter more than its line in the log
+    except (OutputError, UnsafePathError) as exc:  # the results matter more than the log line
         logger.warning("this run is not recorded as a trial: %s", exc)
     return statistics_block(config, curves, read_trials(out_dir))
