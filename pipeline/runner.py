@@ -218,13 +218,18 @@ def assess_portfolio(
 
 
 def render_reports(
-    run_dir: Path, summary: pd.DataFrame, daily: pd.DataFrame, manifest: Mapping[str, Any]
+    run_dir: Path,
+    summary: pd.DataFrame,
+    daily: pd.DataFrame,
+    manifest: Mapping[str, Any],
+    signals: pd.DataFrame,
 ) -> None:
     """report.html, report.md and the charts, drawn from what the run holds in memory."""
     from pipeline.report.build import draw_report, write_report
 
     started = time.perf_counter()
-    write_report(run_dir, draw_report(summary, daily, manifest, run_name=run_dir.name))
+    files = draw_report(summary, daily, manifest, run_name=run_dir.name, signals=signals)
+    write_report(run_dir, files)
     logger.info("reports drawn in %.1f s", time.perf_counter() - started)
 
 
@@ -297,7 +302,7 @@ def run_pipeline(
         # The manifest is final before the reports are drawn from it, so a later
         # `pipeline report` of this directory draws exactly the same ones.
         run_manifest.write_manifest(run_dir, manifest)
-        render_reports(run_dir, summary, daily, manifest)
+        render_reports(run_dir, summary, daily, manifest, signals)
     return RunResult(
         summary=summary, daily=daily, manifest=manifest, run_dir=run_dir, signals=signals
     )

@@ -30,10 +30,18 @@ REPORT_MD = "report.md"
 
 
 def draw_report(
-    summary: pd.DataFrame, daily: pd.DataFrame, manifest: Mapping[str, Any], *, run_name: str
+    summary: pd.DataFrame,
+    daily: pd.DataFrame,
+    manifest: Mapping[str, Any],
+    *,
+    run_name: str,
+    signals: pd.DataFrame | None = None,
 ) -> dict[str, bytes]:
-    """report.html, report.md and the PNG charts of a run: file name -> content, charts first."""
-    run = RunFiles(Path(run_name), summary, daily, dict(manifest))
+    """report.html, report.md and the PNG charts of a run: file name -> content, charts first.
+
+    `signals` (the next-session positions) opens the report; without it there is no such
+    section, as in a run directory written before signals existed."""
+    run = RunFiles(Path(run_name), summary, daily, dict(manifest), signals)
     aggregates = manifest_aggregates(manifest, daily)
     charts = render_charts(summary, daily, aggregates) + statistics_charts(summary, manifest)
     files = {chart.file_name: chart.png for chart in charts}
@@ -61,5 +69,7 @@ def build_report(run_dir: Path) -> list[Path]:
     RunDirectoryError (a PipelineError) when a result file is missing.
     """
     run = read_run(Path(run_dir))
-    files = draw_report(run.summary, run.daily, run.manifest, run_name=run.run_dir.name)
+    files = draw_report(
+        run.summary, run.daily, run.manifest, run_name=run.run_dir.name, signals=run.signals
+    )
     return write_report(run.run_dir, files)

@@ -22,6 +22,7 @@ from markupsafe import Markup
 from pipeline.report import formatting as fmt
 from pipeline.report.aggregates import Aggregates
 from pipeline.report.charts import Chart
+from pipeline.report.next_session import next_session
 from pipeline.report.run_files import RunFiles
 from pipeline.report.statistics_section import statistics_context
 from pipeline.report.tables import (
@@ -123,6 +124,7 @@ def page_context(run: RunFiles, agg: Aggregates, charts: Sequence[Chart]) -> dic
         "in_sample_warning": IN_SAMPLE_WARNING if is_in_sample(run.manifest) else "",
         "css": _asset("report.css"),
         "script": _asset("sort.js"),
+        "next_session": next_session(run.signals),
         "skill": statistics_context(run.summary, run.manifest),
         "headline": headline_context(agg),
         "charts": chart_context(charts),

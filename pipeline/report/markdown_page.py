@@ -8,6 +8,7 @@ from collections.abc import Collection, Sequence
 
 from pipeline.report.aggregates import Aggregates
 from pipeline.report.charts import Chart
+from pipeline.report.next_session import next_session
 from pipeline.report.run_files import RunFiles
 from pipeline.report.statistics_section import statistics_markdown_parts
 from pipeline.report.tables import (
@@ -70,6 +71,27 @@ def render_charts(charts: Sequence[Chart]) -> str:
     return "\n\n".join(f"![{escape_cell(c.title)}]({c.file_name})" for c in charts)
 
 
+def next_session_parts(run: RunFiles) -> list[str]:
+    """The "Next session" section: counts, stale tickers, one row per ok ticker."""
+    section = next_session(run.signals)
+    if section is None:
+        return []
+    counts = (
+        f"For the session after {escape_cell(section.as_of)}: **{section.long} long, "
+        f"{section.flat} flat, {section.short} short** of {section.total} tickers."
+    )
+    parts = ["## Next session", counts]
+    if section.in_sample:
+        parts.append("> In-sample models: these describe the past, not a forecast.")
+    if section.stale:
+        parts.append(f"Stale (last price older than the universe's latest day): "
+                     f"{escape_cell(', '.join(section.stale))}.")
+    header = tuple(section.rows[0])
+    rows = tuple(tuple(str(row[column]) for column in header) for row in section.rows)
+    parts.append(render_table(Table(header, rows), text_columns=(0, 1)))
+    return parts
+
+
 def render_markdown(run: RunFiles, agg: Aggregates, charts: Sequence[Chart]) -> str:
     """The whole report.md as one string."""
     manifest = run.manifest
@@ -81,6 +103,7 @@ def render_markdown(run: RunFiles, agg: Aggregates, charts: Sequence[Chart]) -> 
     ]
     if is_in_sample(manifest):
         parts.append(f"> **Warning:** {escape_cell(IN_SAMPLE_WARNING)}")
+    parts += next_session_parts(run)
     parts += [
         "## Evidence of skill",
         *statistics_markdown_parts(run.summary, manifest, render_table),

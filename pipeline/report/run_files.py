@@ -11,6 +11,7 @@ import pandas as pd
 from pipeline.errors import RunDirectoryError
 from pipeline.manifest import MANIFEST_NAME, read_manifest
 from pipeline.outputs import DAILY_PARQUET, SUMMARY_PARQUET
+from pipeline.report.next_session import read_signals
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,7 @@ class RunFiles:
     summary: pd.DataFrame
     daily: pd.DataFrame
     manifest: dict[str, Any]
+    signals: pd.DataFrame | None = None  # next-session positions; absent in older runs
 
     @property
     def mode(self) -> str:
@@ -71,4 +73,5 @@ def read_run(run_dir: Path) -> RunFiles:
         summary=pd.read_parquet(run_dir / SUMMARY_PARQUET),
         daily=pd.read_parquet(run_dir / DAILY_PARQUET),
         manifest=read_manifest(run_dir),
+        signals=read_signals(run_dir),
     )

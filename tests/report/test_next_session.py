@@ -46,3 +46,29 @@ def test_a_run_directory_without_signals_has_no_section(tmp_path: Path) -> None:
     assert next_session(signals_frame().iloc[:0]) is None
     signals_frame().to_parquet(tmp_path / "signals.parquet")
     assert next_session(read_signals(tmp_path)).long == 2
+
+
+def test_the_run_report_opens_with_the_next_session(small_run_overrides, tmp_path: Path) -> None:
+    from pipeline.config import load_config
+    from pipeline.report.build import REPORT_HTML, REPORT_MD, build_report
+    from pipeline.runner import run_pipeline
+
+    run_dir = tmp_path / "run"
+    config = load_config("configs/demo.toml", [*small_run_overrides, "data.synthetic.n_tickers=4"])
+    result = run_pipeline(config, run_dir, show_progress=False)
+    page = (run_dir / REPORT_HTML).read_text()
+    markdown = (run_dir / REPORT_MD).read_text()
+    assert page.index('id="next_session"') < page.index('id="skill"')
+    assert markdown.index("## Next session") < markdown.index("## Evidence of skill")
+    counts = result.signals["position"].value_counts()
+    expected = (
+        f"**{counts.get(1, 0)} long, {counts.get(0, 0)} flat, {counts.get(-1, 0)} short** "
+        f"of {len(result.signals)} tickers"
+    )
+    assert expected in markdown
+    for ticker in result.signals["ticker"]:
+        assert f"<td class=\"text\">{ticker}</td>" in page
+    # `pipeline report` draws the same section from signals.parquet alone
+    (run_dir / REPORT_HTML).unlink()
+    build_report(run_dir)
+    assert (run_dir / REPORT_HTML).read_text() == page
