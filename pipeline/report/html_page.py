@@ -23,6 +23,7 @@ from pipeline.report import formatting as fmt
 from pipeline.report.aggregates import Aggregates
 from pipeline.report.charts import Chart
 from pipeline.report.next_session import next_session
+from pipeline.report.quality_section import quality_summary
 from pipeline.report.run_files import RunFiles
 from pipeline.report.statistics_section import statistics_context
 from pipeline.report.tables import (
@@ -134,6 +135,7 @@ def page_context(run: RunFiles, agg: Aggregates, charts: Sequence[Chart]) -> dic
             "each_ticker": problem_table(run.summary),
         },
         "warnings": warning_table(run.manifest),
+        "quality": quality_summary(run.manifest),
         "run": {
             "facts": run_facts(run.manifest),
             "config": config_table(run.manifest),

@@ -9,6 +9,7 @@ from collections.abc import Collection, Sequence
 from pipeline.report.aggregates import Aggregates
 from pipeline.report.charts import Chart
 from pipeline.report.next_session import next_session
+from pipeline.report.quality_section import quality_summary
 from pipeline.report.run_files import RunFiles
 from pipeline.report.statistics_section import statistics_markdown_parts
 from pipeline.report.tables import (
@@ -92,6 +93,17 @@ def next_session_parts(run: RunFiles) -> list[str]:
     return parts
 
 
+def quality_parts(manifest: dict) -> list[str]:
+    """The data-quality policy that ran and what it did, before the warnings themselves."""
+    quality = quality_summary(manifest)
+    if quality is None:
+        return []
+    parts = [escape_cell(quality.line)]
+    if quality.repairs.rows:
+        parts.append(render_table(quality.repairs, text_columns=(0, 1, 2)))
+    return parts
+
+
 def render_markdown(run: RunFiles, agg: Aggregates, charts: Sequence[Chart]) -> str:
     """The whole report.md as one string."""
     manifest = run.manifest
@@ -121,6 +133,7 @@ def render_markdown(run: RunFiles, agg: Aggregates, charts: Sequence[Chart]) -> 
         render_table(reason_table(agg), text_columns=(0, 1, 3)),
         render_table(problem_table(run.summary), text_columns=(0, 1, 2)) if agg.reasons else "",
         "## Data-quality warnings",
+        *quality_parts(manifest),
         render_table(warning_table(manifest), text_columns=(0, 1)),
         "## Package versions",
         ", ".join(f"{escape_cell(p)} {escape_cell(v)}" for p, v in versions_table(manifest).rows),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from datetime import date
 from pathlib import Path
 
@@ -35,7 +36,9 @@ def universe(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
-def run(universe: Path, policy: str | None, tmp_path: Path) -> tuple[pd.DataFrame, dict]:
+def run(
+    universe: Path, policy: str | None, tmp_path: Path, run_dir: Path | None = None
+) -> tuple[pd.DataFrame, dict]:
     data = {
         "source": "csv",
         "path": (universe / "files").as_posix(),
@@ -51,7 +54,7 @@ def run(universe: Path, policy: str | None, tmp_path: Path) -> tuple[pd.DataFram
         "backtest": {"mode": "walk_forward", "train_days": 200},
         "execution": {"executor": "serial"},
     }
-    result = run_backtest(raw)
+    result = run_backtest(raw, run_dir=run_dir)
     return result.summary.set_index("ticker"), result.manifest
 
 
@@ -111,3 +114,13 @@ def test_an_unknown_policy_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match=r"data\.quality"):
         load_config({"data": {"source": "synthetic", "start": date(2020, 1, 1), "quality": "fix"}})
+
+
+def test_both_reports_say_what_the_policy_did(universe: Path, tmp_path: Path) -> None:
+    run(universe, "repair", tmp_path, run_dir=tmp_path / "run")
+    for page in ("report.md", "report.html"):
+        text = html.unescape((tmp_path / "run" / page).read_text())
+        section = text[text.rindex("Data-quality warnings") :]
+        assert 'data.quality = "repair"' in section, page
+        assert "1 ticker(s) with findings (1 unit); 1 repair(s) in PENCE" in section, page
+        assert FIRST.isoformat() in section and LAST.isoformat() in section, page
