@@ -10,6 +10,9 @@ usual names, whatever their case and separators ("Adj Close", "adj_close", "adjc
 - dividend (dividend_amount, Dividends) and split (split_coefficient, Stock Splits) where
   present: the data-quality checks use them.
 
+Dates are read in the one format that reads every value of the column (ISO, MM/DD/YYYY,
+DD/MM/YYYY, ...; `csv_values`), never guessed value by value: an ambiguous or mixed file is
+refused. Numbers grouped by commas ("1,234.50") are read as numbers; a decimal comma is refused.
 Without an adjusted-close column the `close` column is used as `adj_close`, with a warning in the
 log: files saved from `yf.Ticker(...).history()` (auto_adjust=True by default) have only Close,
 and it is already adjusted; an unadjusted close would show splits as crashes, hence the warning.
@@ -27,6 +30,7 @@ import pandas as pd
 
 from pipeline.data.dates import between
 from pipeline.data.sources.base import ADJ_CLOSE, OPTIONAL_COLUMNS
+from pipeline.data.sources.csv_values import parse_dates, parse_numbers
 from pipeline.data.sources.normalise import describe_span, price_frame
 from pipeline.errors import DataError, NotTradingError
 from pipeline.symbols import is_valid_symbol
@@ -115,7 +119,8 @@ def read_price_file(path: Path) -> pd.DataFrame:
     found = {name: _first_present(ALIASES.get(name, (name,)), names) for name in OPTIONAL_COLUMNS}
     columns = {name: table[column] for name, column in found.items() if column is not None}
     columns[ADJ_CLOSE] = table[adjusted]
-    return price_frame(_parse_dates(table[date_column], path), columns, origin=str(path))
+    dates = parse_dates(table[date_column], origin=str(path))
+    return price_frame(dates, parse_numbers(columns, origin=str(path)), origin=str(path))
 
 
 def _read_table(path: Path) -> pd.DataFrame:
@@ -132,19 +137,6 @@ def _read_table(path: Path) -> pd.DataFrame:
         if isinstance(exc, pd.errors.EmptyDataError):
             reason = "the file is empty"  # pandas says "No columns to parse from file"
         raise DataError(f"{path} is not a readable price table: {reason}") from exc
-
-
-def _parse_dates(values: pd.Series, path: Path) -> pd.DatetimeIndex:
-    """Dates as written; a date written with a UTC offset keeps the date it shows."""
-    try:
-        return pd.DatetimeIndex(pd.to_datetime(values))
-    except ValueError:
-        pass
-    try:
-        # Offsets that differ across the file (daylight saving time) cannot share one dtype.
-        return pd.DatetimeIndex([pd.Timestamp(value).tz_localize(None) for value in values])
-    except ValueError as exc:
-        raise DataError(f"{path}: column {values.name!r} does not hold dates: {exc}") from exc
 
 
 def _column_key(column: object) -> str:
