@@ -85,7 +85,9 @@ def parse_dates(values: pd.Series, origin: str) -> pd.DatetimeIndex:
     present = text.notna()
     if not present.any():
         return pd.DatetimeIndex(np.full(len(values), np.datetime64("NaT"), dtype="M8[ns]"))
-    written = text[present].str.replace(_TIME_OF_DAY, "", regex=True).str.strip()
+    written = text[present]
+    if written.str.contains("[:Z]", regex=True).any():  # a time of day somewhere: drop it
+        written = written.str.replace(_TIME_OF_DAY, "", regex=True).str.strip()
     parsed = _detect(written, origin, values.name)
     dates = pd.Series(pd.NaT, index=values.index, dtype=parsed.dtype)
     dates[present] = parsed
@@ -93,16 +95,15 @@ def parse_dates(values: pd.Series, origin: str) -> pd.DatetimeIndex:
 
 
 def _as_text(values: pd.Series) -> pd.Series:
-    """Each cell as stripped text (YYYYMMDD read as integers included), missing ones as NaN."""
+    """Each cell as stripped text (YYYYMMDD read as integers included), missing ones as NA."""
     if pd.api.types.is_numeric_dtype(values):
         known = values.dropna()
         whole = known.astype("int64") if (known == np.floor(known)).all() else known
-        text = pd.Series(np.nan, index=values.index, dtype=object)
+        text = pd.Series(pd.NA, index=values.index, dtype="string")
         text[known.index] = whole.astype(str)
         return text
-    text = values.astype(object).where(values.notna())
-    text = text.map(lambda value: value.strip() if isinstance(value, str) else value)
-    return text.where(text.notna() & (text != ""))
+    text = values.astype("string").str.strip()
+    return text.mask(text == "")
 
 
 def _detect(written: pd.Series, origin: str, column: object) -> pd.Series:
