@@ -22,11 +22,18 @@ import typer
 from typer.core import TyperCommand
 
 from pipeline.config import DEFAULT_CONFIG_PATH, Config, config_warnings, load_config
-from pipeline.errors import CacheLockedError, ConfigError, PipelineError, RunDirectoryError
+from pipeline.errors import (
+    CacheLockedError,
+    ConfigError,
+    OutPathError,
+    PipelineError,
+    RunDirectoryError,
+)
 from pipeline.interrupts import signal_number, terminate_as_interrupt
 from pipeline.logs import run_log, setup_console_logging
 
 if TYPE_CHECKING:
+    from pipeline.outputs import ClaimedDir
     from pipeline.runner import RunResult
 
 EXIT_OK = 0
@@ -57,6 +64,17 @@ class PlainUsageCommand(TyperCommand):
     def collect_usage_pieces(self, ctx: typer.Context) -> list[str]:
         pieces = super().collect_usage_pieces(ctx)
         return [p[1:-1] if p.startswith("{") and p.endswith("}") else p for p in pieces]
+
+
+ForceOption = Annotated[
+    bool,
+    typer.Option(
+        "--force",
+        help="Let --out name an earlier run's directory: its files are replaced by this run's "
+        "(the old directory is removed once this run has written its results, and kept if it "
+        "ends before). Never writes through `latest`, a symlink or a file.",
+    ),
+]
 
 
 ConfigArg = Annotated[
@@ -126,7 +144,7 @@ def exit_codes() -> Iterator[None]:
     except CacheLockedError as exc:
         _error(str(exc))
         raise typer.Exit(EXIT_LOCKED) from None
-    except RunDirectoryError as exc:  # a path the user gave that is not a run directory
+    except (RunDirectoryError, OutPathError) as exc:  # a path the user gave is not usable
         _error(str(exc))
         raise typer.Exit(EXIT_USAGE) from None
     except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM / SIGHUP (pipeline.interrupts)
@@ -136,6 +154,27 @@ def exit_codes() -> Iterator[None]:
     except PipelineError as exc:  # raised on purpose, so it says what went wrong: one line
         _error(str(exc))
         raise typer.Exit(EXIT_FAILURE) from None
+
+
+@contextmanager
+def _output_directory(
+    out: Path | None, default: tuple[Path, str], force: bool, markers: tuple[str, ...]
+) -> Iterator[Path]:
+    """A fresh directory for a command's files: `out` (refused when it exists, unless `force`
+    and it holds one of `markers`), else a new `default` (parent, name). An old directory
+    replaced with `force` is deleted when the block ends normally, given back otherwise."""
+    from pipeline.outputs import ClaimedDir, claim_out_dir, new_directory
+
+    if out is not None:
+        claimed = claim_out_dir(out, force=force, markers=markers)
+    else:
+        claimed = ClaimedDir(new_directory(*default))
+    try:
+        yield claimed.path
+    except BaseException:
+        claimed.give_back()
+        raise
+    claimed.keep()
 
 
 def _setup_logging(quiet: bool, log_format: str = "text") -> None:
@@ -183,10 +222,12 @@ def run(
         Path | None,
         typer.Option(
             "--out",
-            help="Run directory. Default: <report.out_dir>/<UTC time>-<config hash>, "
-            "and <report.out_dir>/latest then points at it.",
+            help="Run directory, created new: an existing one is refused (see --force). "
+            "Default: <report.out_dir>/<UTC time>-<config hash>, and <report.out_dir>/latest "
+            "then points at it.",
         ),
     ] = None,
+    force: ForceOption = False,
     set_: SetOption = None,
     as_of: Annotated[
         str | None,
@@ -226,15 +267,19 @@ def run(
     report.md, charts and run.log. Every run is also appended to <report.out_dir>/history.jsonl.
     Exits 0 when every ticker is ok or skipped, 3 when the run finished but a ticker failed.
     """
-    from pipeline.outputs import default_run_dir, point_latest
+    from pipeline.outputs import ClaimedDir, claim_out_dir, default_run_dir, point_latest
     from pipeline.runner import run_pipeline
 
     _setup_logging(quiet, log_format.value)
     overrides = [*(set_ or []), *([f"data.end={_as_of_day(as_of)}"] if as_of else [])]
     with exit_codes():
         resolved = _load(config, overrides)
-    run_dir = out or default_run_dir(resolved.report.out_dir, resolved.digest())
-    record = _RunRecord(resolved, run_dir)
+        if out is not None:
+            claimed = claim_out_dir(out, force=force)
+        else:
+            claimed = ClaimedDir(default_run_dir(resolved.report.out_dir, resolved.digest()))
+    run_dir = claimed.path
+    record = _RunRecord(resolved, run_dir, claimed)
     try:
         with exit_codes(), run_log(run_dir, log_format.value):  # type: ignore[arg-type]
             result = run_pipeline(
@@ -245,6 +290,11 @@ def run(
                 full=full,
                 retry_dead=retry_dead,
             )
+        claimed.keep()
+        if out is None:
+            moved = point_latest(resolved.report.out_dir, run_dir)
+            if moved is not None:
+                _error(f"warning: {moved}")
         record.finish(run_exit_code(result), result.manifest)
     except typer.Exit as stop:
         record.finish(stop.exit_code)
@@ -252,8 +302,6 @@ def run(
     except BaseException:
         record.finish(EXIT_FAILURE)
         raise
-    if out is None:
-        point_latest(resolved.report.out_dir, run_dir)
     _print_run_summary(result.summary, result.manifest, run_dir / "report.html", quiet)
     if result.failed_tickers:
         _error(f"failed tickers: {', '.join(result.failed_tickers)}")
@@ -277,30 +325,43 @@ def _as_of_day(text: str) -> str:
 class _RunRecord:
     """Appends the run to the history index however it ends."""
 
-    def __init__(self, config: Config, run_dir: Path) -> None:
+    def __init__(self, config: Config, run_dir: Path, claimed: ClaimedDir | None = None) -> None:
         self.config = config
         self.run_dir = run_dir
+        self.claimed = claimed
         self.started_at = datetime.now(UTC)
+        self.finished = False
 
     def finish(self, exit_code: int, manifest: dict | None = None) -> None:
+        """One history line; a history that cannot be written costs one warning, not the run.
+        A run that ended before writing its results gives back the run it was to replace."""
+        from pipeline.errors import OutputError
         from pipeline.history import append_history
         from pipeline.logs import RUN_LOG_NAME
 
+        if self.finished:
+            return
+        self.finished = True
         if exit_code == EXIT_LOCKED and _holds_only(self.run_dir, RUN_LOG_NAME):
             shutil.rmtree(self.run_dir)  # never started: leave no empty run directory behind
-        append_history(
-            self.config.report.out_dir,
-            {
-                "run_id": self.run_dir.name,
-                "run_dir": str(self.run_dir) if self.run_dir.exists() else None,
-                "started_at": self.started_at.isoformat(timespec="seconds"),
-                "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
-                "as_of": self.config.data.end.isoformat(),
-                "config_hash": self.config.digest(),
-                "counts": (manifest or {}).get("counts"),
-                "exit_code": exit_code,
-            },
-        )
+        restored = self.claimed is not None and self.claimed.aside is not None
+        if self.claimed is not None:
+            self.claimed.give_back()
+        written = self.run_dir.exists() and not restored
+        entry = {
+            "run_id": self.run_dir.name,
+            "run_dir": str(self.run_dir) if written else None,
+            "started_at": self.started_at.isoformat(timespec="seconds"),
+            "finished_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "as_of": self.config.data.end.isoformat(),
+            "config_hash": self.config.digest(),
+            "counts": (manifest or {}).get("counts"),
+            "exit_code": exit_code,
+        }
+        try:
+            append_history(self.config.report.out_dir, entry)
+        except (OutputError, OSError) as exc:
+            _error(f"warning: this run is not in the history: {exc}")
 
 
 def _holds_only(directory: Path, name: str) -> bool:
@@ -457,9 +518,11 @@ def bench(
         Path | None,
         typer.Option(
             "--out",
-            help="Where bench.json and bench.png go. Default: <report.out_dir>/bench-<UTC time>.",
+            help="Where bench.json and bench.png go, a new directory (see --force). Default: "
+            "<report.out_dir>/bench-<UTC time>.",
         ),
     ] = None,
+    force: ForceOption = False,
     repeats: RepeatsOption = 1,
     set_: SetOption = None,
     quiet: QuietOption = False,
@@ -476,11 +539,13 @@ def bench(
     from pipeline.benchmarking import format_bench_table, run_article_bench, write_bench_outputs
 
     _setup_logging(quiet)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     with exit_codes():
         resolved = _load(config, set_)
-        result = run_article_bench(resolved, repeats, show_progress=not quiet)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    written = write_bench_outputs(result, out or resolved.report.out_dir / f"bench-{stamp}")
+        default = (resolved.report.out_dir, f"bench-{stamp}")
+        with _output_directory(out, default, force, ("bench.json",)) as out_dir:
+            result = run_article_bench(resolved, repeats, show_progress=not quiet)
+            written = write_bench_outputs(result, out_dir)
     typer.echo(format_bench_table(result))
     for path in written:
         typer.echo(str(path))
@@ -504,9 +569,12 @@ def sweep(
     out: Annotated[
         Path | None,
         typer.Option(
-            "--out", help="Where the sweep's files go. Default: <report.out_dir>/sweep-<UTC time>."
+            "--out",
+            help="Where the sweep's files go, a new directory (see --force). Default: "
+            "<report.out_dir>/sweep-<UTC time>.",
         ),
     ] = None,
+    force: ForceOption = False,
     set_: SetOption = None,
     quiet: QuietOption = False,
 ) -> None:
@@ -525,8 +593,9 @@ def sweep(
         points = grid_points(config, set_ or [], parse_grid(grid))
         base = points[0].config
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        out_dir = out or base.report.out_dir / f"sweep-{stamp}"
-        outcome = run_sweep(points, out_dir, show_progress=not quiet)
+        default = (base.report.out_dir, f"sweep-{stamp}")
+        with _output_directory(out, default, force, ("sweep.json",)) as out_dir:
+            outcome = run_sweep(points, out_dir, show_progress=not quiet)
     shown = outcome.table.sort_values("dsr", ascending=False, na_position="last")
     typer.echo(_format_table(shown, float_digits=3))
     pbo = outcome.summary["pbo"]

@@ -58,3 +58,8 @@ class UnsafePathError(PipelineError, OSError):
 
 class OutputError(PipelineError):
     """A result file could not be written: disk full, read-only filesystem, permission."""
+
+
+class OutPathError(PipelineError):
+    """An output path the user gave (`--out`, `report.out_dir`) that a run must not write: an
+    existing directory without --force, a file, a symlink, the `latest` link. Exit 2."""
