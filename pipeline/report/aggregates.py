@@ -44,11 +44,13 @@ DISTRIBUTION_COLUMNS: tuple[str, ...] = (
 )
 SIGNIFICANCE_LEVEL = 0.05  # false discovery rate of the Benjamini-Hochberg procedure
 SHORT_HISTORY_DAYS = APPROX_BDAYS_PER_YEAR  # fewer evaluation days than a year: noisy figures
+PORTFOLIO_COST_SENTENCE = " Net of costs, each ticker's net log return comes first."
 PORTFOLIO_DEFINITION = (
     "Equal weight of all ok tickers, rebalanced daily: the portfolio's simple return on a day is "
     "the mean of the simple returns (exp(log return) - 1) of the tickers that have a row that "
-    "day, and its log return is ln(1 + that mean). Net of costs, each ticker's net log return "
-    "comes first. Buy-and-hold is averaged the same way from the assets' returns."
+    "day, and its log return is ln(1 + that mean)."
+    + PORTFOLIO_COST_SENTENCE
+    + " Buy-and-hold is averaged the same way from the assets' returns."
 )
 # Which return convention each figure uses: readers compare with tools that differ.
 RETURN_CONVENTIONS: tuple[tuple[str, str], ...] = (

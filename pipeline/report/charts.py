@@ -198,31 +198,46 @@ def portfolio_equity(curves: pd.DataFrame) -> Figure:
 
 
 def _portfolio_lines(curves: pd.DataFrame) -> list[tuple[str, str, str]]:
-    lines = [("strategy", STRATEGY_COLOUR, "strategy")]
+    """Column, colour and label of each line: after costs first and in the strategy's colour
+    when costs were charged, before costs paler beside it."""
     if "strategy_net" in curves:
-        lines.append(("strategy_net", NET_COLOUR, "strategy, net of costs"))
+        lines = [
+            ("strategy_net", STRATEGY_COLOUR, "strategy after costs"),
+            ("strategy", NET_COLOUR, "strategy before costs"),
+        ]
+    else:
+        lines = [("strategy", STRATEGY_COLOUR, "strategy")]
     lines.append(("buy_hold", BUY_HOLD_COLOUR, "buy & hold"))
     return lines
 
 
 def portfolio_drawdown(curves: pd.DataFrame) -> Figure:
-    """The equal-weight portfolio's fall from its running peak, strategy and buy-and-hold."""
+    """The equal-weight portfolio's fall from its running peak: the strategy after costs filled
+    (when costs were charged; before costs as a dashed line), buy-and-hold as a line."""
     with _figure() as (figure, axes):
-        axes.set_title("Equal-weight portfolio, drawdown from the running peak")
+        net = "strategy_net" in curves
+        axes.set_title(
+            "Equal-weight portfolio, drawdown from the running peak"
+            + (", after costs" if net else "")
+        )
         if curves.empty:
             _note_no_data(axes)
             return figure
-        strategy = thin(-drawdown_curve(curves["strategy"]))
-        holding = thin(-drawdown_curve(curves["buy_hold"]))
+        lead = thin(-drawdown_curve(curves["strategy_net" if net else "strategy"]))
         axes.fill_between(
-            strategy.index,
-            strategy,
+            lead.index,
+            lead,
             0.0,
             color=STRATEGY_COLOUR,
             alpha=0.35,
             linewidth=0,
-            label="strategy",
+            label=f"strategy after costs (max {-lead.min():.0%})" if net else "strategy",
         )
+        if net:
+            gross = thin(-drawdown_curve(curves["strategy"]))
+            axes.plot(gross, color=STRATEGY_COLOUR, linewidth=1.0, linestyle="--",
+                      label=f"strategy before costs (max {-gross.min():.0%})")  # fmt: skip
+        holding = thin(-drawdown_curve(curves["buy_hold"]))
         axes.plot(holding, color=BUY_HOLD_COLOUR, linewidth=1.2, label="buy & hold")
         axes.yaxis.set_major_formatter(PercentFormatter(xmax=1.0, decimals=0))
         axes.set_xlabel("date")

@@ -28,7 +28,6 @@ from pipeline.report.run_files import RunFiles
 from pipeline.report.statistics_section import statistics_context
 from pipeline.report.tables import (
     IN_SAMPLE_WARNING,
-    TICKER_COLUMNS,
     config_table,
     distribution_table,
     headline_items,
@@ -38,6 +37,7 @@ from pipeline.report.tables import (
     problem_table,
     reason_table,
     run_facts,
+    ticker_columns,
     ticker_frame,
     ticker_table,
     versions_table,
@@ -97,9 +97,9 @@ def _number_cell(column: str, raw: pd.Series, text: str) -> dict[str, str]:
     return {"sort_value": _sort_value(raw[column]), "css": css, "text": text}
 
 
-def ticker_context(summary: pd.DataFrame) -> dict[str, Any]:
+def ticker_context(summary: pd.DataFrame, cost_bps: float = 0.0) -> dict[str, Any]:
     """Every requested ticker with its figures; each number carries its raw value to sort by."""
-    frame, table = ticker_frame(summary), ticker_table(summary)
+    frame, table = ticker_frame(summary), ticker_table(summary, cost_bps)
     rows = [
         {
             "status": str(raw["status"]),
@@ -107,7 +107,7 @@ def ticker_context(summary: pd.DataFrame) -> dict[str, Any]:
             "status_text": cells[1],
             "numbers": [
                 _number_cell(column, raw, text)
-                for column, text in zip(TICKER_COLUMNS, cells[2:], strict=True)
+                for column, text in zip(ticker_columns(cost_bps), cells[2:], strict=True)
             ],
         }
         for (_, raw), cells in zip(frame.iterrows(), table.rows, strict=True)
@@ -129,7 +129,7 @@ def page_context(run: RunFiles, agg: Aggregates, charts: Sequence[Chart]) -> dic
         "skill": statistics_context(run.summary, run.manifest),
         "headline": headline_context(agg),
         "charts": chart_context(charts),
-        "tickers": ticker_context(run.summary),
+        "tickers": ticker_context(run.summary, agg.cost_bps),
         "problems": {
             "by_reason": reason_table(agg),
             "each_ticker": problem_table(run.summary),

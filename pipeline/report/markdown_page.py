@@ -54,14 +54,17 @@ def render_table(table: Table, text_columns: Collection[int] = (0,)) -> str:
 
 
 def render_headline(agg: Aggregates) -> str:
-    rows = tuple((item.label, item.value, item.detail) for item in headline_items(agg))
+    rows = tuple(
+        (item.label, item.value, "; ".join(filter(None, (item.beside, item.detail))))
+        for item in headline_items(agg)
+    )
     table = render_table(Table(("figure", "value", "context"), rows), text_columns=(0, 2))
     notes = "\n".join(f"- {escape_cell(note)}" for note in headline_notes(agg))
     return f"{table}\n\n{notes}"
 
 
-def render_ticker_table(run: RunFiles) -> str:
-    table = render_table(ticker_table(run.summary), text_columns=(0, 1))
+def render_ticker_table(run: RunFiles, cost_bps: float = 0.0) -> str:
+    table = render_table(ticker_table(run.summary, cost_bps), text_columns=(0, 1))
     if len(run.summary) <= FOLD_TICKERS_ABOVE:
         return table
     summary_line = f"All {len(run.summary)} tickers"
@@ -85,8 +88,10 @@ def next_session_parts(run: RunFiles) -> list[str]:
     if section.in_sample:
         parts.append("> In-sample models: these describe the past, not a forecast.")
     if section.stale:
-        parts.append(f"Stale (last price older than the universe's latest day): "
-                     f"{escape_cell(', '.join(section.stale))}.")
+        parts.append(
+            f"Stale (last price older than the universe's latest day): "
+            f"{escape_cell(', '.join(section.stale))}."
+        )
     header = tuple(section.rows[0])
     rows = tuple(tuple(str(row[column]) for column in header) for row in section.rows)
     parts.append(render_table(Table(header, rows), text_columns=(0, 1)))
@@ -128,7 +133,7 @@ def render_markdown(run: RunFiles, agg: Aggregates, charts: Sequence[Chart]) -> 
         "## Charts",
         render_charts(charts),
         "## Per ticker",
-        render_ticker_table(run),
+        render_ticker_table(run, agg.cost_bps),
         "## Failed and skipped tickers",
         render_table(reason_table(agg), text_columns=(0, 1, 3)),
         render_table(problem_table(run.summary), text_columns=(0, 1, 2)) if agg.reasons else "",

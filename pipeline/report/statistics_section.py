@@ -52,9 +52,12 @@ def _value(stats: Mapping[str, Any], key: str, format_value: Any = fmt.ratio) ->
 
 
 def statistics_table(manifest: Mapping[str, Any]) -> Table:
-    """The portfolio's Sharpe with its interval, PSR, DSR and trials; gross and net columns."""
+    """The portfolio's Sharpe with its interval, PSR, DSR and trials: with costs, the column
+    after costs first and the one before costs beside it; without, one column."""
     stats = statistics_of(manifest)
-    suffixes = [("gross", "")] + ([("net of costs", "_net")] if "dsr_net" in stats else [])
+    suffixes = (
+        [("after costs", "_net"), ("before costs", "")] if "dsr_net" in stats else [("value", "")]
+    )
     lines = [
         ("portfolio Sharpe", "portfolio_sharpe", fmt.ratio),
         ("PSR (P[true Sharpe > 0])", "psr", fmt.percent),
@@ -76,13 +79,17 @@ def baseline_table(manifest: Mapping[str, Any]) -> Table:
     stats = statistics_of(manifest)
     net = "baseline_sharpes_net" in stats
     gross, costs = stats.get("baseline_sharpes") or {}, stats.get("baseline_sharpes_net") or {}
-    rows = [("model", _value(stats, "portfolio_sharpe"),
-             *([_value(stats, "portfolio_sharpe_net")] if net else []))]  # fmt: skip
+    rows = [("model", *([_value(stats, "portfolio_sharpe_net")] if net else []),
+             _value(stats, "portfolio_sharpe"))]  # fmt: skip
     for name in BASELINE_NAMES:
         if name in gross:
-            cells = [fmt.ratio(gross[name])] + ([_value(costs, name)] if net else [])
+            cells = ([_value(costs, name)] if net else []) + [fmt.ratio(gross[name])]
             rows.append((name, *cells))
-    header = ("portfolio of", "Sharpe", *(["Sharpe net of costs"] if net else []))
+    header = (
+        ("portfolio of", "Sharpe after costs", "Sharpe before costs")
+        if net
+        else ("portfolio of", "Sharpe")
+    )
     return Table(header, tuple(rows))
 
 

@@ -5,6 +5,7 @@ rows, so their figures always agree. Pure functions of the summary, manifest and
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,7 @@ import pandas as pd
 from pipeline.report import formatting as fmt
 from pipeline.report.aggregates import (
     DISTRIBUTION_COLUMNS,
+    PORTFOLIO_COST_SENTENCE,
     PORTFOLIO_DEFINITION,
     SHORT_HISTORY_DAYS,
     Aggregates,
@@ -40,13 +42,22 @@ TICKER_COLUMNS: tuple[str, ...] = (
     "turnover",
 )
 DISTRIBUTION_STATS: tuple[str, ...] = ("mean", "median", "q1", "q3", "min", "max")
+# Headings of the cumulative returns when costs were charged: after costs, then before.
+COST_HEADINGS: dict[str, str] = {
+    "cum_return_net": "after costs (x)",
+    "cum_return": "before costs (x)",
+}
 
 
 @dataclass(frozen=True)
 class HeadlineItem:
+    """One headline card: `beside` is a second figure shown small next to the value (the one
+    before costs beside the one after costs)."""
+
     label: str
     value: str
     detail: str
+    beside: str = ""
 
 
 @dataclass(frozen=True)
@@ -62,11 +73,22 @@ def is_in_sample(manifest: dict[str, Any]) -> bool:
     return config_value(manifest, "backtest", "mode") == "in_sample"
 
 
+def charges_costs(agg: Aggregates) -> bool:
+    """Costs were charged (cost_bps > 0) and the net figures exist: they lead the report."""
+    return agg.cost_bps > 0 and agg.portfolio_strategy_net is not None
+
+
+def cost_words(agg: Aggregates) -> str:
+    return f"{agg.cost_bps:g} bps per unit of position change"
+
+
 def headline_items(agg: Aggregates) -> list[HeadlineItem]:
-    """The figures a reader wants first, each with one line of context."""
+    """The figures a reader wants first, each with one line of context.
+
+    With costs the portfolio's figures after costs are the values, and the figures before
+    costs stand beside them; without costs nothing is said about costs."""
     counts, accuracy = agg.counts, agg.distributions["accuracy"]
-    strategy, holding = agg.portfolio_strategy, agg.portfolio_buy_hold
-    net = agg.portfolio_strategy_net
+    holding = agg.portfolio_buy_hold
     return [
         HeadlineItem(
             "Tickers ok",
@@ -79,10 +101,12 @@ def headline_items(agg: Aggregates) -> list[HeadlineItem]:
             f"quartiles {fmt.percent_fine(accuracy.q1)} to {fmt.percent_fine(accuracy.q3)}; "
             f"mean majority-class rate {fmt.percent_fine(agg.mean_majority_rate)}",
         ),
-        HeadlineItem(
+        _net_first(
+            agg,
             "Beat buy & hold",
+            fmt.percent(agg.share_beat_buy_hold_net),
             fmt.percent(agg.share_beat_buy_hold),
-            f"{fmt.percent(agg.share_beat_buy_hold_net)} net of {agg.cost_bps:g} bps costs",
+            "share of ok tickers whose strategy ended above buy & hold",
         ),
         HeadlineItem(
             "Significantly above majority class",
@@ -90,30 +114,63 @@ def headline_items(agg: Aggregates) -> list[HeadlineItem]:
             f"{agg.n_significant} of {agg.n_tested} tickers, Benjamini-Hochberg at a "
             f"{agg.significance_level:.0%} false discovery rate",
         ),
-        HeadlineItem(
+        *_portfolio_items(agg, holding),
+    ]
+
+
+def _portfolio_items(agg: Aggregates, holding: PortfolioStats) -> list[HeadlineItem]:
+    gross = agg.portfolio_strategy
+    net = agg.portfolio_strategy_net or gross
+    return [
+        _net_first(
+            agg,
             "Portfolio cum return",
-            f"{fmt.multiple(strategy.cum_return)}x",
-            f"buy & hold {fmt.multiple(holding.cum_return)}x"
-            + (f"; net of costs {fmt.multiple(net.cum_return)}x" if net else ""),
+            _times(net.cum_return),
+            _times(gross.cum_return),
+            f"buy & hold {_times(holding.cum_return)}",
         ),
-        HeadlineItem(
+        _net_first(
+            agg,
             "Portfolio Sharpe",
-            fmt.ratio(strategy.sharpe),
-            f"buy & hold {fmt.ratio(holding.sharpe)}"
-            + (f"; net of costs {fmt.ratio(net.sharpe)}" if net else ""),
+            fmt.ratio(net.sharpe),
+            fmt.ratio(gross.sharpe),
+            f"buy & hold {fmt.ratio(holding.sharpe)}",
         ),
-        HeadlineItem(
+        _net_first(
+            agg,
             "Portfolio max drawdown",
-            fmt.percent(strategy.max_drawdown),
-            f"buy & hold {fmt.percent(holding.max_drawdown)}"
-            + (f"; net of costs {fmt.percent(net.max_drawdown)}" if net else ""),
+            fmt.percent(net.max_drawdown),
+            fmt.percent(gross.max_drawdown),
+            f"buy & hold {fmt.percent(holding.max_drawdown)}",
         ),
     ]
 
 
+def _times(value: float) -> str:
+    """A value of 1 invested with its "x"; the missing mark alone when there is none."""
+    text = fmt.multiple(value)
+    return text if text == fmt.MISSING else f"{text}x"
+
+
+def _net_first(agg: Aggregates, label: str, net: str, gross: str, context: str) -> HeadlineItem:
+    """A card led by the figure after costs, the one before costs beside it; without costs
+    the one figure and no word about costs."""
+    if not charges_costs(agg):
+        return HeadlineItem(label, gross, context)
+    return HeadlineItem(
+        f"{label} after costs",
+        net,
+        f"{context}; costs {cost_words(agg)}",
+        beside=f"{gross} before costs",
+    )
+
+
 def headline_notes(agg: Aggregates) -> list[str]:
     """Caveats that change how the headline figures should be read."""
-    notes = [f"Portfolio: {PORTFOLIO_DEFINITION}"]
+    definition = PORTFOLIO_DEFINITION
+    if not charges_costs(agg):
+        definition = definition.replace(PORTFOLIO_COST_SENTENCE, "")
+    notes = [f"Portfolio: {definition}"]
     if agg.n_short_history:
         notes.append(
             f"{agg.n_short_history} ok ticker(s) have fewer than {SHORT_HISTORY_DAYS} evaluation "
@@ -126,7 +183,7 @@ def headline_notes(agg: Aggregates) -> list[str]:
 
 def _portfolio_cells(stats: PortfolioStats) -> tuple[str, ...]:
     return (
-        f"{fmt.multiple(stats.cum_return)}x",
+        _times(stats.cum_return),
         fmt.percent(stats.annual_return),
         fmt.ratio(stats.sharpe),
         fmt.percent(stats.max_drawdown),
@@ -136,10 +193,15 @@ def _portfolio_cells(stats: PortfolioStats) -> tuple[str, ...]:
 
 
 def portfolio_table(agg: Aggregates) -> Table:
-    """One row per series (strategy, net of costs when known, buy & hold)."""
-    series = [("strategy", agg.portfolio_strategy)]
-    if agg.portfolio_strategy_net is not None:
-        series.append((f"strategy net of {agg.cost_bps:g} bps", agg.portfolio_strategy_net))
+    """One row per series: after costs first when costs were charged, then before costs, then
+    buy & hold."""
+    if charges_costs(agg):
+        series = [
+            (f"strategy after costs ({agg.cost_bps:g} bps)", agg.portfolio_strategy_net),
+            ("strategy before costs", agg.portfolio_strategy),
+        ]
+    else:
+        series = [("strategy", agg.portfolio_strategy)]
     series.append(("buy & hold", agg.portfolio_buy_hold))
     header = (
         "equal-weight portfolio",
@@ -154,14 +216,39 @@ def portfolio_table(agg: Aggregates) -> Table:
 
 
 def distribution_table(agg: Aggregates) -> Table:
-    """Mean, median, quartiles and extremes of each figure over the ok tickers."""
+    """Mean, median, quartiles and extremes of each figure over the ok tickers; with costs the
+    cumulative return after costs comes before the one before costs, without them it is left
+    out (it is the same figure)."""
     rows = []
-    for column in DISTRIBUTION_COLUMNS:
+    for column in return_columns(agg.cost_bps, DISTRIBUTION_COLUMNS):
         stats = agg.distributions[column]
         cells = (fmt.format_column(column, getattr(stats, stat)) for stat in DISTRIBUTION_STATS)
-        rows.append((fmt.column_heading(column), *cells))
+        rows.append((cost_heading(column, agg.cost_bps), *cells))
     header = ("over ok tickers", "mean", "median", "lower quartile", "upper quartile", "min", "max")
     return Table(header, tuple(rows))
+
+
+def return_columns(cost_bps: float, columns: Sequence[str]) -> tuple[str, ...]:
+    """`columns` with cum_return_net moved before cum_return when costs were charged, and
+    dropped when they were not."""
+    if cost_bps <= 0:
+        return tuple(c for c in columns if c != "cum_return_net")
+    ordered = [c for c in columns if c != "cum_return_net"]
+    if "cum_return_net" in columns and "cum_return" in ordered:
+        ordered.insert(ordered.index("cum_return"), "cum_return_net")
+    return tuple(ordered)
+
+
+def cost_heading(column: str, cost_bps: float) -> str:
+    """A column's heading, saying before or after costs when costs were charged."""
+    if cost_bps > 0 and column in COST_HEADINGS:
+        return COST_HEADINGS[column]
+    return fmt.column_heading(column)
+
+
+def ticker_columns(cost_bps: float) -> tuple[str, ...]:
+    """The per-ticker table's figure columns, in order."""
+    return return_columns(cost_bps, TICKER_COLUMNS)
 
 
 def ticker_frame(summary: pd.DataFrame) -> pd.DataFrame:
@@ -169,14 +256,14 @@ def ticker_frame(summary: pd.DataFrame) -> pd.DataFrame:
     return summary.assign(q_value=bh_q_values(summary))
 
 
-def ticker_table(summary: pd.DataFrame) -> Table:
-    frame = ticker_frame(summary)
-    header = ("ticker", "status", *(fmt.column_heading(c) for c in TICKER_COLUMNS))
+def ticker_table(summary: pd.DataFrame, cost_bps: float = 0.0) -> Table:
+    frame, columns = ticker_frame(summary), ticker_columns(cost_bps)
+    header = ("ticker", "status", *(cost_heading(c, cost_bps) for c in columns))
     rows = tuple(
         (
             str(row["ticker"]),
             str(row["status"]),
-            *(fmt.format_column(c, row[c]) for c in TICKER_COLUMNS),
+            *(fmt.format_column(c, row[c]) for c in columns),
         )
         for _, row in frame.iterrows()
     )

@@ -41,9 +41,10 @@ def test_statistics_table_shows_the_interval_and_trials():
     assert cells["interval"] == "0.50 to 2.00"
     assert cells["trials (same universe and dates)"] == "3"
     assert cells["best baseline"] == "long"
-    assert table.header == ("equal-weight portfolio", "gross")
+    assert table.header == ("equal-weight portfolio", "value")  # no costs: not a word of them
     net = statistics_table({"statistics": {**STATS, "dsr_net": 0.1, "portfolio_sharpe_net": 0.2}})
-    assert net.header[-1] == "net of costs"
+    assert net.header == ("equal-weight portfolio", "after costs", "before costs")
+    assert dict((row[0], row[1:]) for row in net.rows)["portfolio Sharpe"] == ("0.20", "1.25")
 
 
 def test_baseline_and_edge_tables():
