@@ -5,13 +5,20 @@
 
 The universe is the shared sample's real prices repeated under new names (as bench_scale.py
 builds it), walk_forward with monthly refits (504 / 21), from 1999-12-31. Every step is a fresh
-`pipeline run` process timed from outside, start to finish, with the peak resident memory of its
-whole process tree, in this order on one cache:
+`pipeline run` process timed from outside, start to finish, with the peak memory of its whole
+process tree, in this order on one cache:
 1. full: `--full` as of day E (the cache already holds every price: a warm cache);
-2. +1 day: as of the next trading day (the download stage refreshes every ticker by one day);
+2. +1 day: as of the next trading day;
 3. +22 days: as of 22 trading days later (every ticker crosses a refit);
 4. unchanged: the same day again (nothing new);
-5. with --check, `--full` as of the same day: its summary, daily and signals must equal run 3's.
+5. unless --no-check, `--full` as of the +1 day's and of the +22 days' day, each on a copy of
+   the price cache without the store (so the chain above resumes from its own entries only):
+   per ticker, the summary row, the daily rows and the signal must equal the incremental run's;
+   it prints the count of tickers that differ (must be 0).
+Memory is sampled every 0.1 s over the process tree: the peak of the summed resident set sizes
+(RSS: pages shared between the parent and its forked workers count once per process) and of
+the summed proportional set sizes (PSS: a shared page counts 1/n in each of its n processes, so
+the sum is what the tree occupies), and the parent's own peak RSS.
 It prints one line per step, the ratios to the full run, the load average around each step
 (the machine is shared) and the results store's size on disk. Record them in RESULTS.md.
 """
@@ -21,24 +28,59 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
 import pandas as pd
-from bench_scale import (
-    DEFAULT_SAMPLE,
-    REPO_ROOT,
-    TreeMemory,
-    build_sp500_universe,
-    machine,
-)
+import psutil
+from bench_scale import DEFAULT_SAMPLE, REPO_ROOT, build_sp500_universe, machine
 
 START = "1999-12-31"
 FIRST_AS_OF = "2019-11-29"
 TARGETS = {"+1 day": 0.05, "+22 days": 0.15, "unchanged": 0.03}
+
+
+class TreeFootprint:
+    """Peaks of a process tree's summed RSS and summed PSS, and of the root's own RSS."""
+
+    def __init__(self, pid: int, every: float = 0.1) -> None:
+        self.root = psutil.Process(pid)
+        self.every = every
+        self.rss = self.pss = self.root_rss = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> TreeFootprint:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            try:
+                tree = [self.root, *self.root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                return
+            rss = pss = 0
+            for process in tree:
+                try:
+                    info = process.memory_full_info()
+                except (psutil.NoSuchProcess, psutil.AccessDenied):
+                    continue
+                rss += info.rss
+                pss += getattr(info, "pss", info.rss)
+                if process is self.root:
+                    self.root_rss = max(self.root_rss, info.rss)
+            self.rss, self.pss = max(self.rss, rss), max(self.pss, pss)
+            time.sleep(self.every)
 
 
 def walk_forward_config(scratch: Path) -> Path:
@@ -80,7 +122,7 @@ def timed(config: Path, run_dir: Path, as_of: str, *extra: str) -> dict:
     load_before = os.getloadavg()[0]
     started = time.perf_counter()
     child = subprocess.Popen(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL)
-    with TreeMemory(child.pid) as memory:
+    with TreeFootprint(child.pid) as memory:
         child.wait()
     wall = time.perf_counter() - started
     if child.returncode not in (0, 3):
@@ -88,7 +130,9 @@ def timed(config: Path, run_dir: Path, as_of: str, *extra: str) -> dict:
     manifest = json.loads((run_dir / "manifest.json").read_text())
     return {
         "wall": wall,
-        "rss_mb": memory.peak / 2**20,
+        "rss_mb": memory.rss / 2**20,
+        "pss_mb": memory.pss / 2**20,
+        "parent_mb": memory.root_rss / 2**20,
         "timings": manifest["timings"],
         "reuse": manifest["reuse"],
         "signals": manifest["signals"],
@@ -101,21 +145,44 @@ def describe(name: str, figures: dict, full: dict | None) -> str:
     timings = ", ".join(f"{k} {v:.1f} s" for k, v in figures["timings"].items())
     reuse = figures["reuse"]
     ratio = "" if full is None else f" = {figures['wall'] / full['wall']:.1%} of full"
-    memory = "" if full is None else f" ({figures['rss_mb'] / full['rss_mb']:.0%} of full)"
+    memory = ", ".join(
+        f"{label} {figures[key]:.0f} MB"
+        + ("" if full is None else f" ({figures[key] / full[key]:.0%} of full)")
+        for label, key in (("RSS", "rss_mb"), ("PSS", "pss_mb"), ("parent RSS", "parent_mb"))
+    )
     return (
-        f"{name}: wall {figures['wall']:.1f} s{ratio} ({timings}); peak RSS "
-        f"{figures['rss_mb']:.0f} MB{memory}; reused {reuse['tickers_reused']} tickers, "
+        f"{name}: wall {figures['wall']:.1f} s{ratio} ({timings}); peak {memory}; "
+        f"reused {reuse['tickers_reused']} tickers, "
         f"{reuse['rows_reused']} rows; computed {reuse['rows_computed']} rows, "
         f"{reuse['refits_computed']} refits; load {figures['load'][0]:.1f} -> "
         f"{figures['load'][1]:.1f}"
     )
 
 
-def same_results(a: Path, b: Path) -> bool:
-    return all(
-        pd.read_parquet(a / name).equals(pd.read_parquet(b / name))
-        for name in ("summary.parquet", "daily.parquet", "signals.parquet")
-    )
+RESULT_FILES = ("summary.parquet", "daily.parquet", "signals.parquet")
+
+
+def differing_tickers(a: Path, b: Path) -> list[str]:
+    """Tickers whose summary row, daily rows or signal differ between run directories a and b
+    (a ticker present in one only differs too); frames compared with `equals`, bit for bit."""
+    frames = {run: {name: pd.read_parquet(run / name) for name in RESULT_FILES} for run in (a, b)}
+    tickers = list(dict.fromkeys([*frames[a][RESULT_FILES[0]]["ticker"],
+                                  *frames[b][RESULT_FILES[0]]["ticker"]]))  # fmt: skip
+
+    def rows(run: Path, name: str, ticker: str) -> pd.DataFrame:
+        frame = frames[run][name]
+        picked = frame[frame["ticker"].astype(str) == ticker]
+        return picked.assign(ticker=picked["ticker"].astype(str)).reset_index(drop=True)
+
+    return [
+        ticker
+        for ticker in tickers
+        if not all(rows(a, n, ticker).equals(rows(b, n, ticker)) for n in RESULT_FILES)
+    ]
+
+
+def whole_files_equal(a: Path, b: Path) -> bool:
+    return all(pd.read_parquet(a / n).equals(pd.read_parquet(b / n)) for n in RESULT_FILES)
 
 
 def store_bytes(cache: Path) -> int:
@@ -128,7 +195,7 @@ def main() -> None:
     parser.add_argument("--sample", type=Path, default=DEFAULT_SAMPLE)
     parser.add_argument("--tickers", type=int, default=505)
     parser.add_argument(
-        "--check", action="store_true", help="also run step 5 (a second full run) and compare"
+        "--no-check", action="store_true", help="skip step 5 (two more full runs to compare)"
     )
     args = parser.parse_args()
     print(machine(), flush=True)
@@ -141,14 +208,21 @@ def main() -> None:
         fill = [sys.executable, "-m", "pipeline", "download", str(config), "--quiet"]
         subprocess.run([*fill, "--set", f"data.end={days[-1]}"], check=True, cwd=REPO_ROOT,
                        stdout=subprocess.DEVNULL)  # fmt: skip
+        # The checking runs' own cache: the same prices, no results store.
+        check_cache = scratch / "check-cache"
+        shutil.copytree(scratch / "cache", check_cache, ignore=shutil.ignore_patterns("results"))
+        check_cache_set = ("--set", f'data.cache_dir="{check_cache.as_posix()}"')
         steps = [
             ("full", FIRST_AS_OF, ("--full",)),
             ("+1 day", days[0], ()),
             ("+22 days", days[21], ()),
             ("unchanged", days[21], ()),
         ]
-        if args.check:
-            steps.append(("check (--full)", days[21], ("--full",)))
+        if not args.no_check:
+            steps += [
+                ("check+1 (--full)", days[0], ("--full", *check_cache_set)),
+                ("check+22 (--full)", days[21], ("--full", *check_cache_set)),
+            ]
         figures: dict[str, dict] = {}
         for name, as_of, extra in steps:
             figures[name] = timed(config, scratch / name.split()[0], as_of, *extra)
@@ -158,14 +232,24 @@ def main() -> None:
             ratio = figures[name]["wall"] / full["wall"]
             verdict = "met" if ratio <= target else "MISSED"
             print(f"{name}: {ratio:.1%} of the full run (target <= {target:.0%}): {verdict}")
-        incremental_peak = max(figures[n]["rss_mb"] for n in TARGETS)
-        print(
-            f"peak RSS: incremental {incremental_peak:.0f} MB vs full {full['rss_mb']:.0f} MB: "
-            f"{'met' if incremental_peak <= full['rss_mb'] else 'MISSED'}"
-        )
-        if args.check:
-            identical = same_results(scratch / "+22", scratch / "check")
-            print(f"+22 days equals a --full run of the same day: {identical}")
+        fulls = [f for n, f in figures.items() if n == "full" or n.startswith("check")]
+        for label, key in (("RSS", "rss_mb"), ("PSS", "pss_mb")):
+            incremental_peak = max(figures[n][key] for n in TARGETS)
+            lowest_full = min(f[key] for f in fulls)
+            verdict = "met" if incremental_peak < lowest_full else "MISSED"
+            print(
+                f"peak {label}: incremental at most {incremental_peak:.0f} MB vs full at least "
+                f"{lowest_full:.0f} MB ({incremental_peak / lowest_full:.0%}): {verdict}"
+            )
+        if not args.no_check:
+            for incremental, check in (("+1", "check+1"), ("+22", "check+22")):
+                differ = differing_tickers(scratch / incremental, scratch / check)
+                whole = whole_files_equal(scratch / incremental, scratch / check)
+                print(
+                    f"{incremental} days against a --full run of the same day: {len(differ)} "
+                    f"tickers differ{' (' + ', '.join(differ[:10]) + ')' if differ else ''}; "
+                    f"summary, daily and signals files equal as wholes: {whole}"
+                )
         size = store_bytes(scratch / "cache")
         print(
             f"results store: {size / 2**20:.1f} MiB for {args.tickers} tickers "
