@@ -2,10 +2,11 @@
 one run.
 
     python benchmarks/bench_statistics.py                 # both scenarios
-    python benchmarks/bench_statistics.py --only bootstrap
+    python benchmarks/bench_statistics.py --only per-ticker   # or whole-run, sweep
 
 - bootstrap: (a) in one process, per ticker of the 60-ticker sample, walk_forward 504/21: the
-  time of the whole task with `report.bootstrap_samples` = 1000 against 0; (b) 505 tickers (the
+  CPU time of the task without intervals against that of the interval work on its evaluation
+  days (block length, resampling, quantiles, and ticker_intervals as a whole); (b) 505 tickers (the
   sample repeated, as bench_scale.py builds them) through `pipeline run --full`, backtest stage
   with 1000 resamples against 0. Target: at most 10% added.
 - sweep: `pipeline sweep` of 12 configurations (features.lags 3..6 x retrain_every 21/42/63) on
@@ -17,7 +18,6 @@ It prints one line per figure; record them in benchmarks/RESULTS.md.
 from __future__ import annotations
 
 import argparse
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -39,29 +39,58 @@ SWEEP_GRID = ["--grid", "features.lags=[3,4,5,6]", "--grid", "backtest.retrain_e
 
 
 def per_ticker_cost(sample: Path) -> None:
+    """Per ticker, in this process: the task without intervals, then the interval work on its
+    evaluation days, part by part (CPU seconds of this process; the machine is shared)."""
+    import numpy as np
     import pandas as pd
 
     from pipeline.backtest.task import backtest_ticker
     from pipeline.config import load_config
+    from pipeline.statistics import bootstrap
 
-    on = load_config("configs/sp500-sample.toml", [f'data.path="{sample.as_posix()}"'])
-    off = load_config(on, ["report.bootstrap_samples=0"])
-    seconds = {"on": [], "off": []}
-    for path in sorted(sample.glob("*.csv")):
+    config = load_config("configs/sp500-sample.toml", [f'data.path="{sample.as_posix()}"'])
+    settings = load_config(config, ["report.bootstrap_samples=0"]).backtest_settings
+    n_samples = config.report.bootstrap_samples
+    seconds = dict.fromkeys(("task", "block length", "resampling", "quantiles", "whole"), 0.0)
+    paths = sorted(sample.glob("*.csv"))
+    for path in paths:
         frame = pd.read_csv(path, parse_dates=["timestamp"]).sort_values("timestamp")
         prices = frame.set_index("timestamp")["adjusted_close"]
-        prices = prices.loc[str(on.data.start) : str(on.data.end)]
-        for name, config in (("off", off), ("on", on)):
-            started = time.perf_counter()
-            backtest_ticker(path.stem, prices, config.backtest_settings)
-            seconds[name].append(time.perf_counter() - started)
-    total_on, total_off = sum(seconds["on"]), sum(seconds["off"])
-    added = [a - b for a, b in zip(seconds["on"], seconds["off"], strict=True)]
+        prices = prices.loc[str(config.data.start) : str(config.data.end)]
+        started = time.process_time()
+        result = backtest_ticker(path.stem, prices, settings)
+        seconds["task"] += time.process_time() - started
+        if result.daily is None:
+            continue
+        returns = result.daily["strategy_log_return"].to_numpy()
+        correct = result.daily["position"].to_numpy() == np.sign(
+            result.daily["asset_log_return"].to_numpy()
+        )
+        started = time.process_time()
+        block = bootstrap.optimal_block_length(returns)
+        seconds["block length"] += time.process_time() - started
+        series = np.column_stack([returns, returns * returns, correct])
+        started = time.process_time()
+        sums = bootstrap.block_sums(series, block, n_samples, np.random.default_rng(0))
+        seconds["resampling"] += time.process_time() - started
+        started = time.process_time()
+        sharpes = bootstrap.sharpe_from_sums(sums[:, 0], sums[:, 1], len(returns))
+        bootstrap.percentile_interval(sharpes, 0.95)
+        bootstrap.percentile_interval(sums[:, 2] / len(returns), 0.95)
+        seconds["quantiles"] += time.process_time() - started
+        started = time.process_time()
+        bootstrap.ticker_intervals(returns, correct, n_samples=n_samples, confidence=0.95,
+                                   seed=bootstrap.ticker_seed(0, path.stem))  # fmt: skip
+        seconds["whole"] += time.process_time() - started
+    count = len(paths)
+    parts = ", ".join(
+        f"{name} {value / count * 1000:.1f} ms" for name, value in seconds.items() if name != "task"
+    )
     print(
-        f"bootstrap per ticker, in one process, {len(added)} tickers walk_forward: task "
-        f"{total_off / len(added) * 1000:.0f} ms without, {total_on / len(added) * 1000:.0f} ms "
-        f"with 1000 resamples; median added {statistics.median(added) * 1000:.0f} ms; "
-        f"total +{(total_on / total_off - 1) * 100:.1f}%",
+        f"intervals per ticker, CPU time in one process, {count} tickers walk_forward "
+        f"{config.data.start}..{config.data.end}, {n_samples} resamples: task without intervals "
+        f"{seconds['task'] / count * 1000:.0f} ms; {parts} (whole = ticker_intervals); "
+        f"statistics / task = {seconds['whole'] / seconds['task'] * 100:.1f}%",
         flush=True,
     )
 
@@ -113,14 +142,15 @@ def sweep_cost(sample: Path, scratch: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--sample", type=Path, default=DEFAULT_SAMPLE)
-    parser.add_argument("--only", choices=["bootstrap", "sweep"], action="append")
+    parser.add_argument("--only", choices=["per-ticker", "whole-run", "sweep"], action="append")
     args = parser.parse_args()
-    wanted = set(args.only or ["bootstrap", "sweep"])
+    wanted = set(args.only or ["per-ticker", "whole-run", "sweep"])
     print(machine(), flush=True)
     with tempfile.TemporaryDirectory(prefix="bench-statistics-") as directory:
         scratch = Path(directory)
-        if "bootstrap" in wanted:
+        if "per-ticker" in wanted:
             per_ticker_cost(args.sample)
+        if "whole-run" in wanted:
             whole_run_cost(args.sample, scratch / "sp500")
         if "sweep" in wanted:
             (scratch / "sweep-cost").mkdir()

@@ -5,13 +5,14 @@ Politis & Romano's stationary bootstrap resamples whole days in blocks of geomet
 Politis & White's (corrected by Patton, Politis & White), from `arch`.
 
 Why a resampler of our own beside arch's `StationaryBootstrap`: arch builds every resample's
-index path (T values) and calls the statistic once per resample: 125 ms for 1,000 resamples of
-4,850 days against 50 ms here, for the Sharpe ratio alone (here: Sharpe and accuracy at once),
-and a walk-forward ticker takes about 450 ms, within which the bootstrap must stay under 10%.
-The statistics needed here (mean, mean of squares, share of correct calls) are sums over the
-resampled days, and the sum over a block of a circular series is a difference of two prefix
-sums of the series written twice; so one resample costs O(number of blocks), not O(T).
-tests/statistics checks that its distribution agrees with arch's.
+index path (T values) and calls the statistic once per resample, several times slower than
+here, and the intervals must add at most 10% to a walk-forward run
+(benchmarks/bench_statistics.py). The statistics needed here (mean, mean of squares, share of
+correct calls) are sums over the resampled days, and the sum over a block of a circular series
+is a difference of two prefix sums of the series written twice; so one resample costs
+O(number of blocks), not O(T), one set of blocks serves every statistic of the series, and
+two columns travel as one complex number per gather. tests/statistics checks its
+distribution against arch's, exactly on a series whose sums name the days drawn.
 """
 
 from __future__ import annotations
@@ -74,40 +75,68 @@ def block_sums(
 
     Returns (n_samples, k). Each resample has exactly T days: blocks of geometric length with
     mean `block_length`, starting at uniform days, wrapping around; the last block is cut at T.
+    With a mean block length of 1 every block is one day: the days are drawn independently and
+    gathered directly (one gather per day instead of two prefix sums per block).
     """
-    n_days = series.shape[0]
-    doubled = np.concatenate([series, series])
-    prefixes = [
-        np.concatenate([[0.0], np.cumsum(doubled[:, column])]) for column in range(series.shape[1])
-    ]
-    totals = np.empty((n_samples, series.shape[1]))
+    series = np.asarray(series, dtype=np.float64)
+    n_days, width = series.shape
+    columns = _paired_columns(series)
+    one_day_blocks = block_length <= 1.0
+    if not one_day_blocks:
+        columns = [np.concatenate([[0.0], np.cumsum(np.concatenate([c, c]))]) for c in columns]
+    totals = np.empty((n_samples, len(columns)), dtype=columns[0].dtype)
     for first in range(0, n_samples, CHUNK_SAMPLES):
         count = min(CHUNK_SAMPLES, n_samples - first)
+        rows = slice(first, first + count)
+        if one_day_blocks:
+            days = rng.integers(0, n_days, size=(count, n_days), dtype=np.int32)
+            for number, column in enumerate(columns):
+                totals[rows, number] = np.take(column, days).sum(axis=1)
+            continue
         starts, stops = _block_bounds(n_days, block_length, count, rng)
-        for column, prefix in enumerate(prefixes):
-            ends = np.take(prefix, stops).sum(axis=1)
-            totals[first : first + count, column] = ends - np.take(prefix, starts).sum(axis=1)
-    return totals
+        for number, prefix in enumerate(columns):
+            totals[rows, number] = (np.take(prefix, stops) - np.take(prefix, starts)).sum(axis=1)
+    return _unpaired(totals, width)
+
+
+def _paired_columns(series: NDArray[np.float64]) -> list[NDArray]:
+    """Columns two by two as complex numbers (real, imaginary): one gather fetches both, and
+    gathers are most of the resampler's time. An odd last column stays real."""
+    width = series.shape[1]
+    columns: list[NDArray] = [
+        series[:, first] + 1j * series[:, first + 1] for first in range(0, width - 1, 2)
+    ]
+    if width % 2:
+        columns.append(np.ascontiguousarray(series[:, -1]))
+    return columns
+
+
+def _unpaired(totals: NDArray, width: int) -> NDArray[np.float64]:
+    """The (n_samples, k) real sums from `_paired_columns`' layout."""
+    found = np.empty((totals.shape[0], width))
+    for column in range(width):
+        pair = totals[:, column // 2]
+        found[:, column] = pair.imag if column % 2 else pair.real
+    return found
 
 
 def _block_bounds(
     n_days: int, block_length: float, count: int, rng: np.random.Generator
-) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
     """(starts, stops) of the blocks of `count` resamples, rows of equal width; a block past
     the T-th day has stop == start (it adds nothing)."""
     p_new = 1.0 / block_length
     expected = n_days * p_new
     spread = math.sqrt(expected)
-    ends = np.cumsum(_geometric(p_new, (count, int(expected + 3 * spread + 16)), n_days, rng), 1)
+    width = int(expected + 3 * spread + 16)
+    ends = np.cumsum(_geometric(p_new, (count, width), n_days, rng), axis=1, dtype=np.int32)
     while np.any(ends[:, -1] < n_days):  # too few blocks for some resample: draw more
         extra = (count, int(4 * spread + 16))
-        more = np.cumsum(_geometric(p_new, extra, n_days, rng), axis=1)
+        more = np.cumsum(_geometric(p_new, extra, n_days, rng), axis=1, dtype=np.int32)
         ends = np.concatenate([ends, ends[:, -1:] + more], axis=1)
-    lengths = np.empty_like(ends)
-    lengths[:, 0] = ends[:, 0]
-    np.subtract(ends[:, 1:], ends[:, :-1], out=lengths[:, 1:])
     # Blocks crossing the T-th day are cut there; blocks after it become empty.
-    np.clip(n_days - (ends - lengths), 0, lengths, out=lengths)
+    np.minimum(ends, n_days, out=ends)
+    lengths = np.diff(ends, axis=1, prepend=np.int32(0))
     starts = rng.integers(0, n_days, size=ends.shape, dtype=np.int32)
     return starts, starts + lengths
 
@@ -195,7 +224,10 @@ def sharpe_interval(
 ) -> Interval:
     """Interval of the annualised Sharpe ratio of one daily log-return series."""
     returns = np.asarray(log_returns, dtype=np.float64)
-    hits = np.zeros_like(returns)
-    return ticker_intervals(
-        returns, hits, n_samples=n_samples, confidence=confidence, seed=seed
-    ).sharpe
+    if n_samples <= 0 or len(returns) < 2 or not np.all(np.isfinite(returns)):
+        return NO_INTERVAL
+    block_length = optimal_block_length(returns)
+    series = np.column_stack([returns, returns * returns])
+    sums = block_sums(series, block_length, n_samples, np.random.default_rng(seed))
+    sharpes = sharpe_from_sums(sums[:, 0], sums[:, 1], len(returns))
+    return percentile_interval(sharpes, confidence)

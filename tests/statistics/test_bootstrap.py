@@ -108,3 +108,36 @@ def test_no_samples_or_a_nan_return_give_no_interval():
     broken = ticker_intervals(np.array([0.1, np.nan, 0.2]), np.ones(3), n_samples=10,
                               confidence=0.95, seed=ticker_seed(0, "A"))  # fmt: skip
     assert math.isnan(off.sharpe.low) and math.isnan(broken.accuracy.high)
+
+
+@pytest.mark.parametrize("width", [1, 2, 3, 4, 5])
+@pytest.mark.parametrize("block_length", [1.0, 2.5])
+def test_every_column_is_summed_over_the_same_resampled_days(width, block_length):
+    """Columns share each resample's days: column j = (j + 1) x gives sums (j + 1) times the
+    first column's, whatever the pairing of columns inside the resampler."""
+    x = np.random.default_rng(3).normal(size=41)
+    series = np.column_stack([(j + 1) * x for j in range(width)])
+    sums = block_sums(series, block_length, 300, np.random.default_rng(4))
+    assert sums.shape == (300, width)
+    for j in range(width):
+        np.testing.assert_allclose(sums[:, j], (j + 1) * sums[:, 0], rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("block_length", [1.0, 1.6, 3.0, 40.0])
+def test_resampled_days_follow_arch_exactly_in_distribution(block_length):
+    """On five days worth 1, 10, 100, 1000, 10000 a resample's sum names how often each day was
+    drawn: the frequencies of those outcomes match arch's stationary bootstrap (chi-square)."""
+    from scipy.stats import chi2_contingency
+
+    x = 10.0 ** np.arange(5)
+    n = 30_000
+    ours = block_sums(x[:, None], block_length, n, np.random.default_rng(7))[:, 0].round()
+    sampler = StationaryBootstrap(block_length, x, seed=8)
+    theirs = np.array([x[sampler.update_indices()].sum() for _ in range(n)]).round()
+    outcomes, counts = np.unique(np.concatenate([ours, theirs]), return_counts=True)
+    common = outcomes[counts >= 40]  # rare outcomes pooled into one cell
+    table = [
+        [*(np.sum(sums == value) for value in common), np.sum(~np.isin(sums, common))]
+        for sums in (ours, theirs)
+    ]
+    assert chi2_contingency(np.array(table)).pvalue > 0.001
