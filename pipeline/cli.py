@@ -22,6 +22,7 @@ import typer
 from typer.core import TyperCommand
 
 from pipeline.config import DEFAULT_CONFIG_PATH, Config, config_warnings, load_config
+from pipeline.display import error_line, printable
 from pipeline.errors import (
     CacheLockedError,
     ConfigError,
@@ -130,7 +131,14 @@ def _options(
 
 
 def _error(message: str) -> None:
-    typer.echo(f"pipeline: {message}", err=True)
+    """One line on stderr: control characters removed, a huge value quoted by its prefix."""
+    typer.echo(f"pipeline: {error_line(message)}", err=True)
+
+
+def _echo(text: str) -> None:
+    """Print text that may come from files (tickers, reasons, a run directory) without the
+    escape sequences and control characters it may carry."""
+    typer.echo(printable(text))
 
 
 @contextmanager
@@ -374,12 +382,12 @@ def _print_run_summary(summary: pd.DataFrame, manifest: dict, report: Path, quie
 
     if quiet:
         for line in problem_lines(manifest):
-            typer.echo(line)
+            _echo(line)
     else:
         width = shutil.get_terminal_size((120, 24)).columns
-        typer.echo(results_table(summary, manifest["config"]["backtest"]["cost_bps"], width))
+        _echo(results_table(summary, manifest["config"]["backtest"]["cost_bps"], width))
     for line in headline(summary, manifest, report):
-        typer.echo(line)
+        _echo(line)
 
 
 @app.command(cls=PlainUsageCommand)
@@ -416,9 +424,9 @@ def download(
             for item in report.outcomes
         ]
     )
-    typer.echo(_format_table(table))
+    _echo(_format_table(table))
     counts = report.counts
-    typer.echo(", ".join(f"{value} {name}" for name, value in counts.items()))
+    _echo(", ".join(f"{value} {name}" for name, value in counts.items()))
     raise typer.Exit(EXIT_TICKER_FAILED if counts.get("failed") else EXIT_OK)
 
 
@@ -427,12 +435,12 @@ def validate(config: RequiredConfigArg, set_: SetOption = None) -> None:
     """Check a config and print it resolved: every default spelled out, overrides applied."""
     with exit_codes():
         resolved = _load(config, set_)
-    typer.echo(json.dumps(resolved.to_dict(), indent=2))
+    _echo(json.dumps(resolved.to_dict(), indent=2))
     from pipeline.backtest.speed import speed_warnings
 
     for warning in [*config_warnings(resolved), *speed_warnings(resolved.backtest_settings)]:
         _error(f"warning: {warning}")
-    typer.echo(f"config ok: {len(resolved.data.universe)} tickers, hash {resolved.digest()}")
+    _echo(f"config ok: {len(resolved.data.universe)} tickers, hash {resolved.digest()}")
 
 
 RunDirArg = Annotated[
@@ -453,7 +461,7 @@ def report(run_dir: RunDirArg) -> None:
     with exit_codes():
         written = build_report(run_dir)
     for path in written:
-        typer.echo(str(path))
+        _echo(str(path))
 
 
 @app.command(cls=PlainUsageCommand)
@@ -464,7 +472,7 @@ def compare(run_a: RunAArg, run_b: RunBArg) -> None:
 
     with exit_codes():
         comparison = compare_runs(run_a, run_b)
-    typer.echo(format_comparison(comparison))
+    _echo(format_comparison(comparison))
 
 
 RepeatsOption = Annotated[
@@ -502,7 +510,7 @@ def tune(
     with exit_codes():
         resolved = _load(config, set_)
         result = sweep_execution(resolved, sample, repeats=repeats, show_progress=not quiet)
-    typer.echo(format_sweep_table(result))
+    _echo(format_sweep_table(result))
 
 
 @app.command(cls=PlainUsageCommand)
@@ -546,9 +554,9 @@ def bench(
         with _output_directory(out, default, force, ("bench.json",)) as out_dir:
             result = run_article_bench(resolved, repeats, show_progress=not quiet)
             written = write_bench_outputs(result, out_dir)
-    typer.echo(format_bench_table(result))
+    _echo(format_bench_table(result))
     for path in written:
-        typer.echo(str(path))
+        _echo(str(path))
     if not result.identical:
         _error(f"results differ from the sequential run: {', '.join(result.mismatches)}")
         raise typer.Exit(EXIT_FAILURE)
@@ -597,13 +605,13 @@ def sweep(
         with _output_directory(out, default, force, ("sweep.json",)) as out_dir:
             outcome = run_sweep(points, out_dir, show_progress=not quiet)
     shown = outcome.table.sort_values("dsr", ascending=False, na_position="last")
-    typer.echo(_format_table(shown, float_digits=3))
+    _echo(_format_table(shown, float_digits=3))
     pbo = outcome.summary["pbo"]
-    typer.echo(
+    _echo(
         f"{len(points)} configurations; PBO {'n/a' if pbo is None else f'{pbo:.2f}'}; "
         f"{outcome.summary['n_trials']} trials of this universe and range"
     )
-    typer.echo(f"report: {out_dir / 'report.html'}")
+    _echo(f"report: {out_dir / 'report.html'}")
     raise typer.Exit(outcome.exit_code)
 
 

@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from pipeline.backtest.models import check_model_params, known_model_kinds
+from pipeline.display import clip_words, short_repr, shorten
 from pipeline.errors import ConfigError
 from pipeline.symbols import validate_symbol
 
@@ -417,13 +418,19 @@ def load_config(
 
 def describe_validation_error(exc: ValidationError, set_keys: Iterable[str] = ()) -> str:
     """One line naming each bad key and what would be valid; `set_keys` were given by --set,
-    so their hints are written as --set assignments."""
+    so their hints are written as --set assignments. A huge value (or key) is quoted by its
+    prefix: a 10 MB string makes a short line, not a 10 MB one."""
     given = set(set_keys)
-    return "; ".join(_describe_one(error, given) for error in exc.errors())
+    described = (_describe_one(error, given) for error in exc.errors(include_input=True))
+    return "; ".join(clip_words(line, QUOTED_LIMIT) for line in described)
+
+
+# A word of a config error longer than this is cut (a value, a key, a path).
+QUOTED_LIMIT = 120
 
 
 def _describe_one(error: Mapping[str, Any], set_keys: Collection[str] = ()) -> str:
-    location = ".".join(str(part) for part in error["loc"]) or "config"
+    location = ".".join(shorten(str(part)) for part in error["loc"]) or "config"
     kind = error["type"]
     if kind == "extra_forbidden":
         return f"{location}: unknown key{_valid_keys_hint(error['loc'])}"
@@ -435,8 +442,10 @@ def _describe_one(error: Mapping[str, Any], set_keys: Collection[str] = ()) -> s
     if message.startswith(_KEY_TAG):
         key, _, message = message[1:].partition(_KEY_TAG)
         return f"{location}.{key}: {message}"
-    if kind.startswith(("literal_", "int_", "float_", "bool_", "date_", "string_", "greater")):
-        return f"{location}: {message}, got {error.get('input')!r}"
+    if kind.startswith(
+        ("literal_", "int_", "float_", "bool_", "date_", "string_", "greater", "less", "finite_")
+    ):
+        return f"{location}: {message}, got {short_repr(error.get('input'))}"
     return f"{location}: {message}"
 
 
@@ -450,7 +459,7 @@ def _list_needed(location: str, given: str, via_set: bool) -> str:
 
 
 def _short(value: str, limit: int = 60) -> str:
-    return repr(value if len(value) <= limit else f"{value[:limit]}...")
+    return short_repr(value, limit)
 
 
 def _valid_keys_hint(loc: Sequence[Any]) -> str:

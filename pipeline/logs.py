@@ -14,6 +14,7 @@ from typing import Literal, TextIO
 
 from rich.logging import RichHandler
 
+from pipeline.display import printable
 from pipeline.progress import is_terminal, stderr_console
 
 LogFormat = Literal["text", "json"]
@@ -38,10 +39,19 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(entry)
 
 
+class PrintableFormatter(logging.Formatter):
+    """A text formatter whose lines carry no escape sequence or control character: a log
+    message quoting a ticker, a reason or a file's text cannot drive the terminal that shows
+    it (or that later shows run.log). JSON lines need no such care: json.dumps escapes them."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
 def make_formatter(log_format: LogFormat) -> logging.Formatter:
     if log_format == "json":
         return JsonFormatter()
-    return logging.Formatter(_TEXT_FORMAT, datefmt="%Y-%m-%d %H:%M:%S")
+    return PrintableFormatter(_TEXT_FORMAT, datefmt="%Y-%m-%d %H:%M:%S")
 
 
 def setup_console_logging(quiet: bool, log_format: LogFormat = "text") -> None:
@@ -66,7 +76,7 @@ def setup_console_logging(quiet: bool, log_format: LogFormat = "text") -> None:
             rich_tracebacks=False,
             log_time_format="%H:%M:%S",
         )
-        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        handler.setFormatter(PrintableFormatter("%(name)s: %(message)s"))
     else:
         handler = StderrHandler()
         handler.setFormatter(make_formatter(log_format))

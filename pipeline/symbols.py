@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 
+from pipeline.display import short_repr
 from pipeline.errors import ConfigError
 
 MAX_SYMBOL_LENGTH = 15
@@ -21,7 +22,8 @@ def validate_symbol(symbol: str, key: str = "data.tickers") -> str:
     """Return `symbol` unchanged, or raise ConfigError naming `key` and the valid form."""
     if not isinstance(symbol, str) or not is_valid_symbol(symbol):
         raise ConfigError(
-            f"{key}: {symbol!r} is not a valid ticker symbol; use letters, digits and . - ^ = "
+            f"{key}: {short_repr(symbol)} is not a valid ticker symbol; use letters, digits "
+            "and . - ^ = "
             f"(at most {MAX_SYMBOL_LENGTH} characters, not starting with '.' or '-')"
         )
     return symbol

@@ -14,6 +14,7 @@ from typing import Any
 
 import pandas as pd
 
+from pipeline.display import printable
 from pipeline.report.aggregates import SHORT_HISTORY_DAYS
 
 MISSING = "-"
@@ -28,7 +29,7 @@ GROUPS_SHOWN = 5
 
 def cut(text: str, width: int = REASON_WIDTH) -> str:
     """`text` on one line, at most `width` characters, '...' marking a cut."""
-    flat = " ".join(str(text).split())
+    flat = " ".join(printable(text).split())
     return flat if len(flat) <= width else flat[: max(width - 3, 0)].rstrip() + "..."
 
 
@@ -93,7 +94,7 @@ def fmt(value: Any, kind: str = "ratio") -> str:
     if not _present(value):
         return MISSING
     if kind == "text":
-        return str(value)
+        return printable(value, newlines=False)
     if kind == "int":
         return str(int(value))
     return f"{float(value):.4f}"

@@ -22,6 +22,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
         "compute",
         (
             "pipeline.errors",
+            "pipeline.display",
             "pipeline.symbols",
             "pipeline.config",
             "pipeline.backtest",
