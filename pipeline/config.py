@@ -94,6 +94,14 @@ class DataConfig(_Section):
             raise _key_error("start", f"{self.start} is after end {self.end}; need start <= end")
         if self.source == "csv" and self.path is None:
             raise _key_error("path", "source 'csv' needs the directory of <TICKER>.csv files")
+        if self.source == "csv" and not self.path.is_dir():
+            # Checked before the run, not found out ticker by ticker after it.
+            what = "is not a directory" if self.path.exists() else "does not exist"
+            raise _key_error(
+                "path",
+                f"{str(self.path)!r} {what}; source 'csv' reads <TICKER>.csv files from a "
+                f"directory (relative paths start at {str(Path.cwd())!r})",
+            )
         if self.source != "synthetic" and not self.tickers:
             raise _key_error("tickers", "is empty; list at least one symbol or give tickers_file")
         return self
@@ -377,6 +385,11 @@ def read_tickers_file(path: Path) -> list[str]:
                 f"on lines {first_line[symbol]} and {number}; keep one"
             )
         first_line[symbol] = number
+    if not first_line:
+        # Every source: an empty universe is a mistake, not a cue to run the synthetic one.
+        raise ConfigError(
+            f"data.tickers_file: {str(path)!r} lists no symbols (one a line; '#' starts a comment)"
+        )
     return list(first_line)
 
 

@@ -78,11 +78,28 @@ def test_validate_prints_the_resolved_config() -> None:
         (["--set", "data.colour=red"], "data.colour: unknown key"),
         (["--set", "features.lags=zero"], "features.lags: "),
         (["--set", "data.source=csv"], "data.path: source 'csv' needs"),
+        (
+            ["--set", "data.source=csv", "--set", "data.path=no/such/dir"],
+            "data.path: 'no/such/dir' does not exist",
+        ),
+        (
+            ["--set", "data.source=csv", "--set", "data.path=configs/demo.toml"],
+            "data.path: 'configs/demo.toml' is not a directory",
+        ),
         (["--set", 'data.tickers=["../../etc/passwd"]'], "'../../etc/passwd' is not a valid"),
         (["--set", "data.start=2030-01-01", "--set", "data.end=2020-01-01"], "data.start: "),
         (["--set", "nonsense"], "expected section.key=value"),
     ],
-    ids=["unknown-key", "wrong-type", "csv-no-path", "traversal", "start-after-end", "bad-set"],
+    ids=[
+        "unknown-key",
+        "wrong-type",
+        "csv-no-path",
+        "csv-path-missing",
+        "csv-path-a-file",
+        "traversal",
+        "start-after-end",
+        "bad-set",
+    ],
 )
 @pytest.mark.parametrize("command", ["validate", "run", "download"])
 def test_bad_config_exits_2_with_one_line(command: str, extra: list[str], message: str) -> None:
@@ -92,6 +109,34 @@ def test_bad_config_exits_2_with_one_line(command: str, extra: list[str], messag
     assert len(lines) == 1, result.stderr
     assert message in lines[0]
     assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("source", ["synthetic", "csv", "yfinance"])
+@pytest.mark.parametrize("listing", ["", "\n  \n", "# no symbols yet\n\n   # none\n"])
+@pytest.mark.parametrize("command", ["validate", "run"])
+def test_an_empty_tickers_file_exits_2_for_every_source(
+    tmp_path: Path, command: str, source: str, listing: str
+) -> None:
+    tickers = tmp_path / "tickers.txt"
+    tickers.write_text(listing)
+    (tmp_path / "prices").mkdir()
+    overrides = [
+        f"data.source={source}",
+        f"data.path={(tmp_path / 'prices').as_posix()}",
+        f"data.tickers_file={tickers.as_posix()}",
+        f"report.out_dir={(tmp_path / 'reports').as_posix()}",
+        f"data.cache_dir={(tmp_path / 'cache').as_posix()}",
+    ]
+    result = runner.invoke(app, [command, "configs/demo.toml", *_sets(overrides)])
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "lists no symbols" in lines[0], result.stderr
+    assert "data.tickers_file" in lines[0]
+    assert not (tmp_path / "reports").exists()
+
+
+def _sets(overrides: list[str]) -> list[str]:
+    return [part for item in overrides for part in ("--set", item)]
 
 
 def test_missing_config_file_exits_2() -> None:

@@ -26,6 +26,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.backtest.evaluation import Resume
+from pipeline.backtest.models import estimator_params
 from pipeline.config import BacktestSettings
 
 # Bumped whenever what is stored, or how a stored row is computed, changes.
@@ -91,6 +92,8 @@ def settings_key(settings: BacktestSettings, start: date) -> str:
     fields = {
         "format": STORE_FORMAT,
         "settings": settings.model_dump(mode="json"),
+        # The defaults a config leaves to the registry change numbers as much as given ones.
+        "estimator": estimator_params(settings.model.kind, settings.model.params),
         "start": start.isoformat(),
         "versions": {name: _version(name) for name in _NUMERIC_PACKAGES},
     }

@@ -1,8 +1,8 @@
 """An independent, deliberately plain implementation of METHOD.md, to check the pipeline against.
 
-It shares no code with `pipeline.backtest`: pandas shifts instead of array slicing, a plain
-`SVC(gamma="auto")` fit on every training row (no fast path, no weights), refit schedules
-written out as METHOD.md states them. Slow by design; use it on a few tickers.
+It shares no code with `pipeline.backtest`: pandas shifts instead of array slicing, METHOD.md's
+plain `SVC(gamma="auto", tol=1e-6)` fit on every training row (no fast path, no weights), refit
+schedules written out as METHOD.md states them. Slow by design; use it on a few tickers.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def reference_positions(frame: pd.DataFrame, mode: str, **backtest: int | str) -
         raise ValueError(f"the reference knows in_sample and walk_forward, not {mode!r}")
     predicted = {}
     for fit_from, fit_to, predict_from, predict_to in blocks:
-        model = SVC(gamma="auto").fit(features[fit_from:fit_to], target[fit_from:fit_to])
+        model = SVC(gamma="auto", tol=1e-6).fit(features[fit_from:fit_to], target[fit_from:fit_to])
         for row, value in zip(
             range(predict_from, predict_to),
             model.predict(features[predict_from:predict_to]),
@@ -99,7 +99,7 @@ def reference_signal(
     if len(np.unique(target)) == 1:
         position = target[0]
     else:
-        model = SVC(**{"gamma": "auto", **(svc_params or {})}).fit(features, target)
+        model = SVC(**{"gamma": "auto", "tol": 1e-6, **(svc_params or {})}).fit(features, target)
         position = model.predict(np.array([as_of_signs]))[0]
     return {
         "position": int(position),

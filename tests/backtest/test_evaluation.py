@@ -142,7 +142,7 @@ def test_walk_forward_positions_follow_the_method_step_by_step(window: str) -> N
     expected = []
     for j in range(train_days, len(targets), every):
         start = j - train_days if window == "rolling" else 0
-        model = SVC(gamma="auto").fit(features[start:j], targets[start:j])
+        model = SVC(gamma="auto", tol=1e-6).fit(features[start:j], targets[start:j])
         expected.extend(model.predict(features[j : j + every]))
     daily = backtest_ticker("T", prices, settings_).daily
     assert daily["position"].tolist() == expected

@@ -111,8 +111,8 @@ def real_prices(sample_prices) -> dict:
 @pytest.mark.slow
 @pytest.mark.parametrize(
     ("tol", "min_agreement"),
-    [(1e-6, 1.0), (None, 0.995)],
-    ids=["tol-1e-6-identical", "default-tol-99.5pct"],
+    [(1e-6, 1.0), (None, 1.0), (1e-3, 0.995)],
+    ids=["tol-1e-6-identical", "default-identical", "sklearn-tol-1e-3-99.5pct"],
 )
 def test_fast_path_matches_the_plain_fit_on_twenty_real_tickers(
     tol: float | None, min_agreement: float, real_prices: dict, make_settings

@@ -226,3 +226,18 @@ def test_the_settings_key_changes_with_every_setting_that_changes_numbers() -> N
     ]
     assert key not in others and len(set(others)) == len(others)
     assert settings_key(build_settings(6), start) == key
+
+
+def test_the_settings_key_follows_the_estimators_defaults(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Results stored under an older default (tol=1e-3) are not reused once the default changes,
+    # though the config, which leaves tol to the registry, is the same.
+    from datetime import date
+
+    from pipeline.backtest import models
+
+    start = date(2000, 1, 3)
+    key = settings_key(build_settings(6), start)
+    svc = models._REGISTRY["svc"]
+    older = replace(svc, defaults={**svc.defaults, "tol": 1e-3})
+    monkeypatch.setitem(models._REGISTRY, "svc", older)
+    assert settings_key(build_settings(6), start) != key

@@ -28,7 +28,7 @@ def test_the_four_kinds_are_known() -> None:
 @pytest.mark.parametrize(
     ("kind", "cls", "expected"),
     [
-        ("svc", SVC, {"gamma": "auto", "C": 1.0, "kernel": "rbf"}),
+        ("svc", SVC, {"gamma": "auto", "tol": 1e-6, "C": 1.0, "kernel": "rbf"}),
         ("linear_svc", LinearSVC, {"random_state": RANDOM_SEED}),
         ("logistic_regression", LogisticRegression, {"random_state": RANDOM_SEED}),
         ("random_forest", RandomForestClassifier, {"random_state": RANDOM_SEED}),
@@ -46,6 +46,26 @@ def test_defaults_match_the_method_and_random_ones_are_seeded(
 def test_user_params_override_the_defaults() -> None:
     estimator = make_estimator("svc", {"gamma": 0.5, "C": 2.0})
     assert (estimator.gamma, estimator.C) == (0.5, 2.0)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"C": 2.0}, {"gamma": "auto"}, {"gamma": 0.5}, {"tol": 1e-3}],
+    ids=["none", "C-only", "gamma-only", "other-gamma", "other-tol"],
+)
+def test_method_defaults_hold_for_every_key_a_config_leaves_out(params: dict[str, Any]) -> None:
+    # A config giving model.params for one key keeps METHOD.md's value of the others.
+    estimator = make_estimator("svc", params)
+    expected = {"gamma": "auto", "tol": 1e-6, "C": 1.0, **params}
+    assert {key: estimator.get_params()[key] for key in expected} == expected
+
+
+def test_a_config_without_model_params_gets_the_method_svc() -> None:
+    config = load_config(
+        {"data": {"source": "synthetic", "start": "2020-01-01", "end": "2020-12-31"}}
+    )
+    estimator = make_estimator(config.model.kind, config.model.params)
+    assert (estimator.gamma, estimator.tol) == ("auto", 1e-6)
 
 
 def test_a_bad_param_name_is_a_config_error_naming_it() -> None:
