@@ -305,7 +305,7 @@ def test_an_unreachable_dask_scheduler_exits_1_with_one_line(
     from pipeline.execution import dask_executor
     from tests.execution.test_dask import free_port
 
-    monkeypatch.setattr(dask_executor, "CONNECT_TIMEOUT_SECONDS", 2.0)
+    monkeypatch.setattr(dask_executor, "CONNECT_TIMEOUT_SECONDS", 0.5)
     write_csv_prices(tmp_path / "prices", "KO")
     address = f"tcp://127.0.0.1:{free_port()}"
     sets = ["--set", "execution.executor=dask", "--set", f'execution.dask_address="{address}"']
