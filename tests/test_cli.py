@@ -145,6 +145,7 @@ def test_missing_config_file_exits_2() -> None:
     assert "configs/no-such.toml' does not exist" in result.stderr
 
 
+@pytest.mark.slow
 def test_run_writes_a_run_directory_and_points_latest(small_run_overrides: list[str]) -> None:
     sets = [part for item in small_run_overrides for part in ("--set", item)]
     args = ["run", *sets, "--quiet"]
@@ -164,6 +165,7 @@ def test_run_writes_a_run_directory_and_points_latest(small_run_overrides: list[
     assert run_dir.name.endswith(manifest["config_hash"][:8])
 
 
+@pytest.mark.slow
 def test_a_ticker_without_data_exits_3_and_is_named(tmp_path: Path) -> None:
     for seed, ticker in enumerate(["KO", "XOM"]):
         write_csv_prices(tmp_path / "prices", ticker, seed=seed)
@@ -202,6 +204,7 @@ def test_a_held_cache_lock_exits_4_naming_the_holder(tmp_path: Path) -> None:
     assert "pid" in result.stderr
 
 
+@pytest.mark.slow
 def test_in_sample_runs_say_they_are_not_a_forecast(tmp_path: Path) -> None:
     write_csv_prices(tmp_path / "prices", "KO")
     config = str(csv_config(tmp_path, ["KO"]))
@@ -210,6 +213,7 @@ def test_in_sample_runs_say_they_are_not_a_forecast(tmp_path: Path) -> None:
     assert "in-sample: describes the past, not a forecast" in result.stdout
 
 
+@pytest.mark.slow
 def test_report_rebuilds_from_the_run_directory_alone(tmp_path: Path) -> None:
     write_csv_prices(tmp_path / "prices", "KO")
     config = str(csv_config(tmp_path, ["KO"]))
@@ -240,6 +244,7 @@ def test_compare_with_a_directory_without_results_exits_2_in_one_line(tmp_path: 
     assert "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_compare_names_what_changed(tmp_path: Path) -> None:
     for seed, ticker in enumerate(["KO", "XOM"]):
         write_csv_prices(tmp_path / "prices", ticker, seed=seed)

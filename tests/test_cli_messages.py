@@ -89,6 +89,7 @@ def test_broken_toml_in_set_is_a_parse_error_naming_the_position(
     assert line == f"pipeline: config error: {message}"
 
 
+@pytest.mark.slow
 @given(st.sampled_from("[{\"'"), st.text(max_size=12))
 def test_a_value_opening_toml_syntax_is_never_silently_a_string(opener: str, rest: str) -> None:
     """Class of fault: a broken list/table/string must not slip through as a bare word."""

@@ -58,6 +58,7 @@ def assert_same_run(got, expected) -> None:
     assert got.signals.equals(expected.signals)
 
 
+@pytest.mark.slow
 def test_a_later_run_reuses_the_store_and_equals_a_full_run(tmp_path: Path) -> None:
     write_universe(tmp_path / "prices")
     first = run_backtest(config(tmp_path, day(380)))
@@ -76,6 +77,7 @@ def test_a_later_run_reuses_the_store_and_equals_a_full_run(tmp_path: Path) -> N
     assert_same_run(month, full)
 
 
+@pytest.mark.slow
 def test_a_restated_ticker_is_computed_in_full_and_the_others_reused(tmp_path: Path) -> None:
     write_universe(tmp_path / "prices")
     run_backtest(config(tmp_path, day(380)))
@@ -87,6 +89,7 @@ def test_a_restated_ticker_is_computed_in_full_and_the_others_reused(tmp_path: P
     assert_same_run(later, run_backtest(config(tmp_path, day(390)), full=True))
 
 
+@pytest.mark.slow
 def test_signals_csv_and_the_manifest_say_what_to_hold_next_session(tmp_path: Path) -> None:
     write_universe(tmp_path / "prices")
     result = run_backtest(config(tmp_path, day(400)), run_dir=tmp_path / "run")
@@ -132,6 +135,7 @@ def test_every_executor_reuses_the_store_the_same_way(tmp_path: Path, executor: 
     assert_same_run(later, serial)
 
 
+@pytest.mark.slow
 def test_pipeline_run_prints_the_counts_and_full_ignores_the_store(tmp_path: Path) -> None:
     from typer.testing import CliRunner
 

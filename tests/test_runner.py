@@ -27,6 +27,7 @@ def synthetic_config(tmp_path: Path, **backtest: object) -> dict:
     )
 
 
+@pytest.mark.slow
 def test_notebook_entry_returns_frames_and_manifest(tmp_path: Path) -> None:
     result = run_backtest(synthetic_config(tmp_path))
     assert list(result.summary.columns) == list(SUMMARY_COLUMNS)
@@ -38,6 +39,7 @@ def test_notebook_entry_returns_frames_and_manifest(tmp_path: Path) -> None:
     assert result.run_dir is None and not (tmp_path / "reports").exists()
 
 
+@pytest.mark.slow
 def test_daily_rows_add_up_to_the_summary(tmp_path: Path) -> None:
     result = run_backtest(synthetic_config(tmp_path, cost_bps=0.0))
     ok = result.summary[result.summary["status"] == "ok"]
@@ -51,6 +53,7 @@ def test_daily_rows_add_up_to_the_summary(tmp_path: Path) -> None:
         assert days["asset_log_return"].sum() == pytest.approx(math.log(row.buy_hold))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("form", ["dict", "config", "file"], ids=str)
 def test_every_config_form_gives_the_same_run(tmp_path: Path, form: str) -> None:
     raw = synthetic_config(tmp_path)
@@ -132,6 +135,7 @@ def test_exact_ticker_selection_through_the_whole_run(tmp_path: Path) -> None:
     assert buy_holds.nunique() == 3
 
 
+@pytest.mark.slow
 def test_shipped_demo_config_runs_offline(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO_ROOT)
     result = run_backtest(

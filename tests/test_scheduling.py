@@ -31,6 +31,7 @@ def run(*args: str) -> object:
     return runner.invoke(app, ["run", *args])
 
 
+@pytest.mark.slow
 def test_every_run_writes_its_log_and_a_history_line(tmp_path: Path, csv_setup: str) -> None:
     result = run(csv_setup, "--quiet")
     assert result.exit_code == 0, result.output
@@ -47,6 +48,7 @@ def test_every_run_writes_its_log_and_a_history_line(tmp_path: Path, csv_setup: 
     assert entry["config_hash"] == manifest["config_hash"]
 
 
+@pytest.mark.slow
 def test_json_logs_are_one_object_a_line(tmp_path: Path, csv_setup: str) -> None:
     result = run(csv_setup, "--log-format", "json", "--out", str(tmp_path / "r"))
     assert result.exit_code == 0, result.output
@@ -57,6 +59,7 @@ def test_json_logs_are_one_object_a_line(tmp_path: Path, csv_setup: str) -> None
     assert any(r["logger"].startswith("pipeline") for r in stderr_records)
 
 
+@pytest.mark.slow
 def test_as_of_is_the_end_date_and_reruns_reproduce(tmp_path: Path, csv_setup: str) -> None:
     first = run(csv_setup, "--as-of", "2016-06-30", "--out", str(tmp_path / "a"), "--quiet")
     again = run(csv_setup, "--as-of", "2016-06-30", "--out", str(tmp_path / "b"), "--quiet")
@@ -80,6 +83,7 @@ def test_a_bad_as_of_is_a_config_error(csv_setup: str) -> None:
     assert "YYYY-MM-DD" in result.stderr
 
 
+@pytest.mark.slow
 def test_a_locked_cache_exits_4_fast_leaves_latest_and_no_run_dir(
     tmp_path: Path, csv_setup: str
 ) -> None:
@@ -99,6 +103,7 @@ def test_a_locked_cache_exits_4_fast_leaves_latest_and_no_run_dir(
     assert [entry["exit_code"] for entry in read_history(reports)] == [0, 4]
 
 
+@pytest.mark.slow
 def test_wait_takes_the_lock_once_the_holder_lets_go(tmp_path: Path, csv_setup: str) -> None:
     cache = PriceCache(tmp_path / "cache")
     held = threading.Event()
@@ -116,6 +121,7 @@ def test_wait_takes_the_lock_once_the_holder_lets_go(tmp_path: Path, csv_setup: 
     assert result.exit_code == 0, result.output
 
 
+@pytest.mark.slow
 def test_a_run_with_a_failed_ticker_is_recorded_with_exit_3(tmp_path: Path) -> None:
     write_csv_prices(tmp_path / "prices", "KO")
     config = str(csv_config(tmp_path, ["KO", "GONE"]))

@@ -47,6 +47,7 @@ def test_a_bad_grid_value_fails_before_any_work(overrides):
         grid_points("configs/demo.toml", overrides, parse_grid(["features.lags=[3,0]"]))
 
 
+@pytest.mark.slow
 def test_sweep_files_and_figures(overrides, tmp_path):
     points = grid_points("configs/demo.toml", overrides, parse_grid(GRID))
     assert [dict(p.values) for p in points] == [
@@ -85,6 +86,7 @@ def test_sweep_files_and_figures(overrides, tmp_path):
     assert outcome.exit_code == 0
 
 
+@pytest.mark.slow
 def test_each_configuration_equals_its_own_run(overrides, tmp_path):
     """Every job runs with its own configuration's settings, not the executor's."""
     points = grid_points(

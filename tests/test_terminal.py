@@ -115,6 +115,7 @@ def run_args(overrides: list[str], *extra: str) -> list[str]:
     return ["run", *sets, *extra]
 
 
+@pytest.mark.slow
 def test_the_last_lines_are_the_headline_in_order(small_run_overrides: list[str]) -> None:
     result = runner.invoke(app, run_args([*small_run_overrides, "backtest.cost_bps=5"]))
     assert result.exit_code == 0, result.output
@@ -145,6 +146,7 @@ def test_the_last_lines_are_the_headline_in_order(small_run_overrides: list[str]
     assert "net" in lines[0].split() and "ticker" in lines[0].split()
 
 
+@pytest.mark.slow
 def test_quiet_prints_only_the_headline_and_problems(tmp_path: Path) -> None:
     write_csv_prices(tmp_path / "prices", "KO")
     config = csv_config(tmp_path, ["KO", "GONE"])

@@ -151,6 +151,7 @@ def test_walk_forward_positions_follow_the_method_step_by_step(window: str) -> N
 
 # No look-ahead: whatever happens to the prices after day T, no position decided at or before
 # the close of day T changes.
+@pytest.mark.slow
 @given(
     seed=st.integers(0, 2**32 - 1),
     cut=st.integers(14, 58),

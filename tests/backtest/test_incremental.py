@@ -54,6 +54,7 @@ def step(
     return result, None if fresh is None else replace(fresh, settings_key="key")
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 100_000),

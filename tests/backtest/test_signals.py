@@ -104,6 +104,7 @@ def _stubs(stub_models: None) -> None:
     """The momentum stub is registered for every test here."""
 
 
+@pytest.mark.slow
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     seed=st.integers(0, 10_000),

@@ -220,6 +220,7 @@ def _grouped(value: float) -> str:
     return f"{grouped}.{fraction}" if fraction else grouped
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rewrite", sorted(REWRITES))
 def test_real_files_rewritten_read_back_identical(
     sp500_sample: Path, tmp_path: Path, rewrite: str

@@ -116,6 +116,7 @@ def test_an_unknown_policy_is_a_config_error() -> None:
         load_config({"data": {"source": "synthetic", "start": date(2020, 1, 1), "quality": "fix"}})
 
 
+@pytest.mark.slow
 def test_both_reports_say_what_the_policy_did(universe: Path, tmp_path: Path) -> None:
     run(universe, "repair", tmp_path, run_dir=tmp_path / "run")
     for page in ("report.md", "report.html"):

@@ -232,6 +232,7 @@ def sample_files() -> list[Path]:
     return sorted(SAMPLE.glob("*.csv"))
 
 
+@pytest.mark.slow
 def test_the_shared_sample_loads_every_ticker_with_its_own_dates() -> None:
     files = sample_files()
     assert len(files) == 60

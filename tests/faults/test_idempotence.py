@@ -39,6 +39,7 @@ def assert_reproduced(first: Path, second: Path) -> None:
     assert manifest_of(second)["fingerprints"] == manifest_of(first)["fingerprints"]
 
 
+@pytest.mark.slow
 def test_a_warm_csv_run_reads_no_file_and_reproduces_the_results(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -61,6 +62,7 @@ def test_a_warm_csv_run_reads_no_file_and_reproduces_the_results(
     assert_reproduced(first, second)
 
 
+@pytest.mark.slow
 def test_a_warm_yahoo_run_sends_no_request_and_reproduces_the_results(
     tmp_path: Path, yahoo: ScriptedYahoo
 ) -> None:

@@ -98,6 +98,7 @@ def test_the_jump_is_in_the_data_quality_section(
     assert ticker in section
 
 
+@pytest.mark.slow
 def test_a_jump_in_real_prices_is_flagged_and_the_real_prices_are_not(
     sp500_sample: Path, tmp_path: Path
 ) -> None:

@@ -98,6 +98,7 @@ def test_html_lists_tickers_in_requested_order_without_script(run_dir):
     assert rows == [("ok", "AAA"), ("ok", "BBB"), ("ok", "CCC"), ("failed", "DDD")]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("mode", "banner"), [("in_sample", True), ("holdout", False)])
 def test_in_sample_banner(make_run, built, mode, banner):
     run_dir = make_run(mode=mode)
@@ -111,6 +112,7 @@ def test_in_sample_banner(make_run, built, mode, banner):
     assert ("**Warning:** In-sample run" in markdown) is banner
 
 
+@pytest.mark.slow
 def test_outside_strings_are_escaped(make_run):
     results = [
         *sample_results(),
@@ -130,6 +132,7 @@ def test_outside_strings_are_escaped(make_run):
     assert "<script>" not in markdown and "<img" not in markdown
 
 
+@pytest.mark.slow
 def test_run_level_figures_are_the_manifests_not_recomputed(make_run):
     run_dir = make_run()
     path = run_dir / "manifest.json"
@@ -143,6 +146,7 @@ def test_run_level_figures_are_the_manifests_not_recomputed(make_run):
         assert "12.50" in text and "97 of 4" in text, name
 
 
+@pytest.mark.slow
 def test_drawing_is_a_pure_function_of_the_three_inputs(make_run):
     """What the run draws from memory and what `pipeline report` draws from disk are one."""
     run_dir = make_run()
@@ -159,6 +163,7 @@ def test_drawing_is_a_pure_function_of_the_three_inputs(make_run):
 SCRIPT = "<script>alert(1)</script>"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "place",
     ["ticker", "reason", "warning", "run-name", "config-value"],
@@ -223,6 +228,7 @@ def test_markdown_headline(run_dir):
     assert "| DDD | failed | download: HTTP 404 (after 4 tries) |" in markdown
 
 
+@pytest.mark.slow
 def test_needs_no_data_cache_and_rebuilds_after_deletion(make_run):
     run_dir = make_run()
     cache = run_dir.parent / "cache-that-does-not-exist"

@@ -6,6 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from pipeline.report.next_session import next_session, read_signals
 
@@ -48,6 +49,7 @@ def test_a_run_directory_without_signals_has_no_section(tmp_path: Path) -> None:
     assert next_session(read_signals(tmp_path)).long == 2
 
 
+@pytest.mark.slow
 def test_the_run_report_opens_with_the_next_session(small_run_overrides, tmp_path: Path) -> None:
     from pipeline.config import load_config
     from pipeline.report.build import REPORT_HTML, REPORT_MD, build_report

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from pipeline.report.formatting import MISSING
 from pipeline.report.statistics_section import (
@@ -76,6 +77,7 @@ def test_charts_render_with_intervals():
     assert all(len(c.png) > 1000 for c in charts)
 
 
+@pytest.mark.slow
 def test_the_report_opens_with_the_verdict_escaped(make_run):
     import json
 
@@ -95,6 +97,7 @@ def test_the_report_opens_with_the_verdict_escaped(make_run):
     assert markdown.index("## Evidence of skill") < markdown.index("## Headline figures")
 
 
+@pytest.mark.slow
 def test_a_manifest_without_statistics_says_so(make_run):
     from pipeline.report.build import REPORT_HTML, build_report
 

@@ -25,6 +25,7 @@ def _run(overrides: list[str], run_dir: Path, *extra: str):
     return run_pipeline(config, run_dir, show_progress=False)
 
 
+@pytest.mark.slow
 def test_statistics_recomputed_from_the_run_files(small_run_overrides, tmp_path):
     result = _run(small_run_overrides, tmp_path / "a", "backtest.cost_bps=5")
     manifest = json.loads((tmp_path / "a" / "manifest.json").read_text())
@@ -42,6 +43,7 @@ def test_statistics_recomputed_from_the_run_files(small_run_overrides, tmp_path)
     assert result.manifest["statistics"] == stats
 
 
+@pytest.mark.slow
 def test_each_distinct_configuration_is_one_trial(small_run_overrides, tmp_path):
     _run(small_run_overrides, tmp_path / "a")
     _run(small_run_overrides, tmp_path / "b")  # the same configuration again
@@ -64,6 +66,7 @@ def test_a_run_without_a_directory_records_no_trial(small_run_overrides, tmp_pat
     assert read_trials(tmp_path / "reports") == []
 
 
+@pytest.mark.slow
 def test_summary_intervals_and_baselines(small_run_overrides, tmp_path):
     summary = _run(small_run_overrides, tmp_path / "a").summary
     ok = summary[summary["status"] == "ok"]
@@ -103,6 +106,7 @@ def test_baselines_of_the_task_by_hand():
     assert math.isfinite(result.metrics["sharpe_lo"])
 
 
+@pytest.mark.slow
 def test_an_unwritable_trials_file_warns_and_the_run_goes_on(small_run_overrides, tmp_path, caplog):
     reports = tmp_path / "reports"
     reports.mkdir()
