@@ -22,6 +22,7 @@ import typer
 from typer.core import TyperCommand
 
 from pipeline.config import DEFAULT_CONFIG_PATH, Config, config_warnings, load_config
+from pipeline.configs import DEFAULT_BENCH_CONFIG
 from pipeline.display import error_line, printable
 from pipeline.errors import (
     CacheLockedError,
@@ -82,7 +83,8 @@ ConfigArg = Annotated[
     Path | None,
     typer.Argument(
         metavar="CONFIG",
-        help=f"TOML config file [default: {DEFAULT_CONFIG_PATH}]",
+        help=f"TOML config file, or a packaged config by name: demo, article "
+        f"[default: {DEFAULT_CONFIG_PATH}, else the packaged demo]",
         show_default=False,
     ),
 ]
@@ -189,8 +191,11 @@ def _setup_logging(quiet: bool, log_format: str = "text") -> None:
     setup_console_logging(quiet, log_format)  # type: ignore[arg-type]
 
 
-def _load(config_path: Path | None, overrides: list[str] | None) -> Config:
-    return load_config(config_path or DEFAULT_CONFIG_PATH, overrides or [])
+def _load(
+    config_path: Path | None, overrides: list[str] | None, default: Path = DEFAULT_CONFIG_PATH
+) -> Config:
+    """The config named on the command line, or `default` (packaged when no file is there)."""
+    return load_config(config_path, overrides or [], default=default)
 
 
 def _format_table(frame: pd.DataFrame, float_digits: int = 4) -> str:
@@ -516,12 +521,14 @@ def tune(
 @app.command(cls=PlainUsageCommand)
 def bench(
     config: Annotated[
-        Path,
+        Path | None,
         typer.Argument(
             metavar="CONFIG",
-            help="TOML config file: its tickers, dates, model and mode are used.",
+            help="TOML config file, or a packaged config by name: its tickers, dates, model "
+            f"and mode are used [default: {DEFAULT_BENCH_CONFIG}, else the packaged article]",
+            show_default=False,
         ),
-    ] = Path("configs/article.toml"),
+    ] = None,
     out: Annotated[
         Path | None,
         typer.Option(
@@ -549,7 +556,7 @@ def bench(
     _setup_logging(quiet)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     with exit_codes():
-        resolved = _load(config, set_)
+        resolved = _load(config, set_, default=DEFAULT_BENCH_CONFIG)
         default = (resolved.report.out_dir, f"bench-{stamp}")
         with _output_directory(out, default, force, ("bench.json",)) as out_dir:
             result = run_article_bench(resolved, repeats, show_progress=not quiet)
@@ -560,6 +567,34 @@ def bench(
     if not result.identical:
         _error(f"results differ from the sequential run: {', '.join(result.mismatches)}")
         raise typer.Exit(EXIT_FAILURE)
+
+
+@app.command(cls=PlainUsageCommand)
+def init(
+    directory: Annotated[
+        Path,
+        typer.Argument(metavar="DIR", help="Where configs/ is written [default: .]"),
+    ] = Path(),
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite starter configs already there.")
+    ] = False,
+) -> None:
+    """Write starter configs to edit: DIR/configs/demo.toml (offline, synthetic) and
+    DIR/configs/article.toml (the article's five tickers on Yahoo Finance).
+
+    Existing files are left alone unless --force. Then, in DIR, `pipeline run` runs the demo
+    and `pipeline bench` the article's experiment; paths inside a config are relative to the
+    directory pipeline is started from.
+    """
+    from pipeline.configs import write_starter_configs
+
+    with exit_codes():
+        written = write_starter_configs(directory, force=force)
+    for path in written:
+        _echo(f"wrote {path}")
+    where = "" if directory == Path() else f"cd {directory} && "
+    demo = written[0].relative_to(directory)
+    _echo(f"next: {where}pipeline run   # runs {demo}; edit it to make it yours")
 
 
 @app.command()

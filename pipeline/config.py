@@ -27,6 +27,7 @@ from pydantic import (
 )
 
 from pipeline.backtest.models import check_model_params, known_model_kinds
+from pipeline.configs import missing_config_hint, read_config_text
 from pipeline.display import clip_words, short_repr, shorten
 from pipeline.errors import ConfigError
 from pipeline.symbols import validate_symbol
@@ -356,12 +357,18 @@ def _deep_copy(raw: Mapping[str, Any]) -> dict[str, Any]:
     return {k: _deep_copy(v) if isinstance(v, Mapping) else v for k, v in raw.items()}
 
 
-def read_toml(path: Path) -> dict[str, Any]:
+def read_toml(path: Path, is_default: bool = False) -> dict[str, Any]:
+    """A config file's TOML; a packaged config's where `path` names one (pipeline.configs)."""
+    packaged = read_config_text(path, is_default)
+    if packaged is not None:
+        return tomllib.loads(packaged.text)
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
     except FileNotFoundError:
-        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+        raise ConfigError(
+            f"config file {str(path)!r} does not exist; {missing_config_hint()}"
+        ) from None
     except IsADirectoryError:
         raise ConfigError(f"config file {str(path)!r} is a directory, not a TOML file") from None
     except tomllib.TOMLDecodeError as exc:
@@ -415,15 +422,20 @@ def build_config(raw: Mapping[str, Any], overrides: Sequence[str] = ()) -> Confi
 def load_config(
     source: Config | Mapping[str, Any] | str | Path | None = None,
     overrides: Sequence[str] = (),
+    default: Path = DEFAULT_CONFIG_PATH,
 ) -> Config:
-    """The one way in: a TOML path (default configs/demo.toml), a mapping, or a Config."""
+    """The one way in: a TOML path (None: `default`, configs/demo.toml), a mapping, or a Config.
+
+    A path that names no file but a packaged config ("demo", "article"), or a missing `default`,
+    reads the config shipped in the package.
+    """
     if isinstance(source, Config):
         if not overrides:
             return source
         source = source.to_dict()
         source["data"].pop("tickers_file", None)  # its symbols are in data.tickers already
     if source is None:
-        source = DEFAULT_CONFIG_PATH
+        source = read_toml(default, is_default=True)
     if isinstance(source, str | Path):
         source = read_toml(Path(source))
     return build_config(source, overrides)

@@ -24,6 +24,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "pipeline.errors",
             "pipeline.display",
             "pipeline.symbols",
+            "pipeline.configs",
             "pipeline.config",
             "pipeline.backtest",
             "pipeline.statistics",
