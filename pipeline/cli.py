@@ -164,6 +164,32 @@ def exit_codes() -> Iterator[None]:
     except PipelineError as exc:  # raised on purpose, so it says what went wrong: one line
         _error(str(exc))
         raise typer.Exit(EXIT_FAILURE) from None
+    except OSError as exc:  # the system refused: a full disk, a read-only filesystem
+        from pipeline.outputs import describe_os_error
+
+        where = f"{exc.filename}: " if exc.filename else ""
+        _error(f"{where}{describe_os_error(exc)}")
+        raise typer.Exit(EXIT_FAILURE) from None
+
+
+# What code reading a damaged file raises when the damage is deeper than its reader checks.
+_DAMAGE = (KeyError, TypeError, ValueError, AttributeError, IndexError, RecursionError)
+
+
+@contextmanager
+def damaged_runs(*run_dirs: Path) -> Iterator[None]:
+    """`pipeline report` and `compare` read files anyone may have edited: whatever deeper
+    damage the readers' checks (pipeline.report.run_files) miss is one line, exit 2, too."""
+    try:
+        yield
+    except _DAMAGE as exc:
+        detail = " ".join(str(exc).split())[:160]
+        names = " or ".join(str(path) for path in run_dirs)
+        _error(
+            f"cannot read the run in {names}: a file is damaged ({type(exc).__name__}: "
+            f"{detail}); run the pipeline again to rewrite it"
+        )
+        raise typer.Exit(EXIT_USAGE) from None
 
 
 @contextmanager
@@ -463,7 +489,7 @@ def report(run_dir: RunDirArg) -> None:
     """
     from pipeline.report import build_report
 
-    with exit_codes():
+    with exit_codes(), damaged_runs(run_dir):
         written = build_report(run_dir)
     for path in written:
         _echo(str(path))
@@ -475,9 +501,10 @@ def compare(run_a: RunAArg, run_b: RunBArg) -> None:
     tickers added, dropped or newly failing, and whether the config or the data changed."""
     from pipeline.report import compare_runs, format_comparison
 
-    with exit_codes():
+    with exit_codes(), damaged_runs(run_a, run_b):
         comparison = compare_runs(run_a, run_b)
-    _echo(format_comparison(comparison))
+        text = format_comparison(comparison)
+    _echo(text)
 
 
 RepeatsOption = Annotated[

@@ -33,11 +33,16 @@ from pipeline.errors import ConfigError
 from pipeline.symbols import validate_symbol
 
 DEFAULT_CONFIG_PATH = Path("configs/demo.toml")
+# The whole days pandas' nanosecond timestamps hold (1677-09-21 00:12 to 2262-04-11 23:47).
+FIRST_DAY = date(1677, 9, 22)
+LAST_DAY = date(2262, 4, 11)
 SYNTHETIC_PREFIX = "SYN"
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Every float a config takes is finite: cost_bps = inf or a NaN timeout is refused here,
+    # naming the key, instead of failing every ticker (or never stopping) later.
+    model_config = ConfigDict(frozen=True, extra="forbid", allow_inf_nan=False)
 
 
 class SyntheticConfig(_Section):
@@ -88,6 +93,16 @@ class DataConfig(_Section):
                 raise ValueError(f"{symbol!r} is listed twice")
             seen.add(symbol)
         return tickers
+
+    @field_validator("start", "end")
+    @classmethod
+    def _pandas_can_hold(cls, day: date) -> date:
+        if not FIRST_DAY <= day <= LAST_DAY:
+            raise ValueError(
+                f"{day.isoformat()} is outside the days a price table can hold "
+                f"({FIRST_DAY.isoformat()} to {LAST_DAY.isoformat()})"
+            )
+        return day
 
     @model_validator(mode="after")
     def _consistent(self) -> DataConfig:
@@ -293,6 +308,8 @@ def parse_override(assignment: str) -> tuple[list[str], Any]:
     text = raw.strip()
     try:
         value = tomllib.loads(f"{_VALUE_PREFIX}{text}")["value"]
+    except RecursionError:
+        raise ConfigError(f"--set {key}: the value nests too deeply") from None
     except tomllib.TOMLDecodeError as exc:
         if text.startswith(_TOML_OPENERS):
             raise ConfigError(_toml_value_error(key, text, exc)) from None
@@ -373,6 +390,12 @@ def read_toml(path: Path, is_default: bool = False) -> dict[str, Any]:
         raise ConfigError(f"config file {str(path)!r} is a directory, not a TOML file") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+    except RecursionError:
+        raise ConfigError(f"config file {str(path)!r} nests arrays or tables too deeply") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"config file {str(path)!r} is not UTF-8 text") from None
+    except OSError as exc:
+        raise ConfigError(f"config file {str(path)!r} cannot be read: {exc.strerror}") from None
 
 
 def read_tickers_file(path: Path) -> list[str]:
@@ -414,6 +437,8 @@ def build_config(raw: Mapping[str, Any], overrides: Sequence[str] = ()) -> Confi
     merged = _resolve_tickers_file(apply_overrides(raw, overrides))
     try:
         return Config.model_validate(merged)
+    except RecursionError:  # a value nested deeper than any key takes
+        raise ConfigError("config: a value nests lists or tables too deeply") from None
     except ValidationError as exc:
         set_keys = {".".join(parse_override(item)[0]) for item in overrides}
         raise ConfigError(describe_validation_error(exc, set_keys)) from None
