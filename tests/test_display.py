@@ -117,6 +117,7 @@ def test_compare_of_a_tampered_run_prints_no_escape(tmp_path: Path) -> None:
     assert "fake reason" in result.stdout and "BBB" in result.stdout
 
 
+@pytest.mark.slow  # a whole run and its report, over a second
 def test_report_of_a_tampered_run_prints_no_escape(tmp_path: Path) -> None:
     _, run_b = hostile_runs(tmp_path)
     result = CliRunner().invoke(app, ["report", str(run_b)])

@@ -96,6 +96,7 @@ def test_out_onto_an_earlier_run_is_refused_and_changes_nothing(
     assert len(history(tmp_path)) == lines, "a refused --out is not a run"
 
 
+@pytest.mark.slow  # two whole runs
 def test_force_replaces_the_earlier_run_and_starts_a_fresh_log(
     tmp_path: Path, earlier_run: Path
 ) -> None:
@@ -118,6 +119,7 @@ def test_force_replaces_the_earlier_run_and_starts_a_fresh_log(
     assert history(tmp_path)[-1]["run_dir"] == str(earlier_run)
 
 
+@pytest.mark.slow  # two whole runs
 def test_force_gives_back_the_old_run_when_the_new_one_never_starts(
     tmp_path: Path, earlier_run: Path
 ) -> None:

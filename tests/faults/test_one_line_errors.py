@@ -137,7 +137,14 @@ def full_disk_for(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[str]]:
 
 
 @pytest.mark.parametrize(
-    "name", ["summary.csv", "summary.parquet", "daily.parquet", "manifest.json", "report.html"]
+    "name",
+    [
+        "summary.csv",
+        "summary.parquet",
+        "daily.parquet",
+        "manifest.json",
+        pytest.param("report.html", marks=pytest.mark.slow),  # draws the charts first
+    ],
 )
 def test_a_full_disk_for_the_run_directory_is_one_line(
     tmp_path: Path, full_disk_for: list[str], name: str
@@ -291,6 +298,7 @@ def test_as_of_past_2262_is_one_line(tmp_path: Path) -> None:
     assert "data.end: 9999-12-31" in line
 
 
+@pytest.mark.slow  # a whole run and its report, over a second
 def test_csv_dates_past_2262_fail_the_ticker_with_a_reason(tmp_path: Path) -> None:
     days = [d.strftime("%Y-%m-%d") for d in pd.bdate_range("2019-01-02", periods=300)]
     write_prices(tmp_path / "prices", "KO")
