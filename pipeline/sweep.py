@@ -6,9 +6,12 @@ start once. Each configuration's equal-weight portfolio is recorded as a trial; 
 every trial of the universe and range, the sweep's own configurations included, and the
 probability of backtest overfitting (CSCV) is computed over the sweep's portfolios.
 
-Shared work: the jobs of one ticker read the same cache file and build the same design
-matrix; at a few milliseconds each against a few hundred for a walk-forward fit, sharing them
-would save under 2% and would need a task of several configurations, so it is not done.
+Shared work: the design matrix of a ticker depends on its prices and `features` only, not on
+the model or the backtest settings. The configurations that share the feature settings are run
+on each ticker by one job (the same `run_job` task every executor runs, with the others as the
+job's `variants`): it reads the cache file, cleans the prices and builds the design matrix
+once, then fits each configuration. A number given as `execution.task_timeout_seconds` is per
+configuration, so such a job may run that long times its number of configurations.
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ from typing import Any
 import pandas as pd
 
 from pipeline import trials
-from pipeline.config import Config, load_config, parse_override
+from pipeline.backtest.result import TickerResult
+from pipeline.config import Config, ExecutionConfig, load_config, parse_override
 from pipeline.data.cache import PriceCache
 from pipeline.errors import ConfigError
 from pipeline.execution.executors import make_executor
+from pipeline.execution.jobs import TickerJob, Variant
 from pipeline.report.aggregates import portfolio_returns
 from pipeline.runner import (
     assemble_daily,
@@ -124,24 +129,21 @@ def run_sweep(
     base = points[0].config
     cache = PriceCache(base.data.cache_dir)
     started = time.perf_counter()
-    n_jobs = len(points) * len(base.data.universe)
+    groups = feature_groups(points)
+    n_jobs = len(groups) * len(base.data.universe)
+    execution_config = per_job_timeout(base, max(len(group) for group in groups))
     with (
         cache.lock(),
-        make_executor(base.execution, base.backtest_settings, n_jobs) as executor,
+        make_executor(execution_config, base.backtest_settings, n_jobs) as executor,
     ):
         downloads = run_data_stage(base, cache, show_progress)
         # plan_jobs per point: each job's results-store entry is keyed by its own settings.
         planned = [plan_jobs(point.config, downloads) for point in points]
-        jobs = [
-            replace(job, settings=point.config.backtest_settings)
-            for point, point_jobs in zip(points, planned, strict=True)
-            for job in point_jobs
-        ]
+        jobs = grouped_jobs(points, planned, groups)
         results, execution = run_backtest_stage(jobs, executor, show_progress)
-    per_point = len(planned[0])
+    per_point = ungrouped_results(results, groups, len(points))
     curves, rows = {}, []
-    for number, point in enumerate(points):
-        chunk = results[number * per_point : (number + 1) * per_point]
+    for point, chunk in zip(points, per_point, strict=True):
         summary = assemble_summary(base.data.universe, downloads, chunk)
         daily = assemble_daily(chunk)
         curve = portfolio_returns(daily, point.config.backtest.cost_bps)
@@ -178,6 +180,63 @@ def run_sweep(
     outcome = SweepOutcome(table, portfolios, summary, tuple(logits), 3 if failed else 0)
     write_sweep(out_dir, outcome)
     return outcome
+
+
+def feature_groups(points: Sequence[GridPoint]) -> list[list[int]]:
+    """The points' numbers grouped by their feature settings, in grid order."""
+    groups: dict[str, list[int]] = {}
+    for number, point in enumerate(points):
+        groups.setdefault(point.config.features.model_dump_json(), []).append(number)
+    return list(groups.values())
+
+
+def grouped_jobs(
+    points: Sequence[GridPoint],
+    planned: Sequence[Sequence[TickerJob]],
+    groups: Sequence[Sequence[int]],
+) -> list[TickerJob]:
+    """One job per feature group and ticker: the group's first point's settings, the others'
+    as its variants (each with its own results-store entry)."""
+    jobs = []
+    for group in groups:
+        first, others = group[0], group[1:]
+        for position, job in enumerate(planned[first]):
+            variants = []
+            for number in others:
+                twin = planned[number][position]
+                if (twin.ticker, twin.path, twin.repairs) != (job.ticker, job.path, job.repairs):
+                    raise RuntimeError("sweep points planned different jobs for one ticker")
+                variants.append(Variant(points[number].config.backtest_settings, twin.results))
+            settings = points[first].config.backtest_settings
+            jobs.append(replace(job, settings=settings, variants=tuple(variants)))
+    return jobs
+
+
+def ungrouped_results(
+    results: Sequence[TickerResult], groups: Sequence[Sequence[int]], n_points: int
+) -> list[list[TickerResult]]:
+    """Each point's results in ticker order, from `grouped_jobs`' jobs' results. A job that
+    failed as a whole (its task raised) fails the ticker in every configuration of its group."""
+    per_point: list[list[TickerResult]] = [[] for _ in range(n_points)]
+    per_group = len(results) // len(groups) if groups else 0
+    for number, group in enumerate(groups):
+        for result in results[number * per_group : (number + 1) * per_group]:
+            lead = replace(result, variants=())
+            found = result.variants if len(result.variants) == len(group) - 1 else None
+            for place, point in enumerate(group):
+                if place == 0 or found is None:
+                    per_point[point].append(lead)
+                else:
+                    per_point[point].append(found[place - 1])
+    return per_point
+
+
+def per_job_timeout(config: Config, group_size: int) -> ExecutionConfig:
+    """The execution settings with a numeric task timeout scaled to a job's configurations."""
+    timeout = config.execution.task_timeout_seconds
+    if not isinstance(timeout, float) or group_size <= 1:
+        return config.execution
+    return config.execution.model_copy(update={"task_timeout_seconds": timeout * group_size})
 
 
 def _grid_values(points: Sequence[GridPoint]) -> dict[str, list[Any]]:

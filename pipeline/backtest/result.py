@@ -68,7 +68,8 @@ class TickerResult:
     `fingerprint` identifies the prices used (first/last date, rows, sha256), for the manifest.
     `signal` (ok only) is the position for the next session with its as_of day, mode,
     refit_date, ...; `reuse` says how many rows came from the results store and, for a full
-    computation, why (see pipeline.backtest.incremental).
+    computation, why (see pipeline.backtest.incremental). `variants` are the results of the
+    job's further configurations of the same ticker (pipeline.execution.jobs.TickerJob).
     """
 
     ticker: str
@@ -80,6 +81,7 @@ class TickerResult:
     fingerprint: dict[str, Any] | None = None
     signal: dict[str, Any] | None = None
     reuse: dict[str, Any] | None = None
+    variants: tuple[TickerResult, ...] = ()  # a job's further configurations (TickerJob)
 
     def summary_row(self) -> dict[str, Any]:
         row: dict[str, Any] = dict.fromkeys(SUMMARY_COLUMNS)

@@ -17,7 +17,6 @@ from typing import Any
 import pandas as pd
 from threadpoolctl import ThreadpoolController
 
-from pipeline.backtest.cleaning import clean_prices
 from pipeline.backtest.evaluation import (
     Evaluation,
     Resume,
@@ -25,11 +24,12 @@ from pipeline.backtest.evaluation import (
     evaluate,
     plan_refits,
 )
-from pipeline.backtest.features import Design, build_design
+from pipeline.backtest.features import Design
 from pipeline.backtest.incremental import StoredRows, plan_resume, prices_used
 from pipeline.backtest.metrics import strategy_log_returns, summarise
 from pipeline.backtest.models import make_estimator
 from pipeline.backtest.result import TickerResult
+from pipeline.backtest.shared import SharedPrices
 from pipeline.config import BacktestSettings
 from pipeline.errors import DataError
 from pipeline.statistics.baselines import baseline_positions, majority_positions
@@ -49,21 +49,24 @@ def backtest_resuming(
     settings: BacktestSettings,
     stored: StoredRows | None = None,
     why_not_stored: str = "no results store",
+    shared: SharedPrices | None = None,
 ) -> tuple[TickerResult, StoredRows | None]:
     """`backtest_ticker`, reusing `stored` where METHOD.md "Incremental runs" allows, and what
     to store of the result (None unless it is ok). The result is the same with or without
     `stored`, bit for bit; its `reuse` says how many rows were reused and, for a full
-    computation, why (`why_not_stored` when there was nothing to reuse)."""
+    computation, why (`why_not_stored` when there was nothing to reuse). `shared`, when given,
+    holds `prices` cleaned and their design matrices, computed once for several settings."""
     # A bad model.params is the config's fault: raise, early.
     make_estimator(settings.model.kind, settings.model.params)
+    shared = shared if shared is not None else SharedPrices(prices)
     try:
-        cleaned = clean_prices(prices)
+        cleaned = shared.cleaned()
     except DataError as exc:
         return TickerResult(ticker, "failed", reason=str(exc)), None
     resume, why = (
         (None, why_not_stored) if stored is None else plan_resume(stored, cleaned.prices, settings)
     )
-    design = build_design(cleaned.prices, settings.features.lags)
+    design = shared.design(settings.features.lags)
     warnings = cleaned.warnings
     try:
         with single_threaded_blas():

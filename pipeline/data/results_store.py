@@ -36,6 +36,7 @@ from pipeline.backtest.incremental import (
     StoredRows,
 )
 from pipeline.backtest.result import TickerResult
+from pipeline.backtest.shared import SharedPrices
 from pipeline.backtest.task import backtest_resuming
 from pipeline.config import BacktestSettings
 from pipeline.outputs import atomic_write
@@ -90,14 +91,19 @@ def remove_leftovers(cache_dir: Path) -> int:
 
 
 def backtest_with_store(
-    ticker: str, prices: pd.Series, settings: BacktestSettings, slot: ResultsSlot
+    ticker: str,
+    prices: pd.Series,
+    settings: BacktestSettings,
+    slot: ResultsSlot,
+    shared: SharedPrices | None = None,
 ) -> TickerResult:
-    """Backtest one ticker reusing its stored result where allowed, then store the new one.
+    """Backtest one ticker reusing its stored result where allowed, then store the new one
+    (`shared`: the prices' cleaning and design matrices, shared with other settings).
 
     A store that cannot be written costs the next run its reuse, never this run its result.
     """
     stored, why = read_entry(slot, ticker) if slot.read else (None, REASON_FULL)
-    result, fresh = backtest_resuming(ticker, prices, settings, stored, why)
+    result, fresh = backtest_resuming(ticker, prices, settings, stored, why, shared)
     if fresh is not None and _changed(stored, fresh, result):
         try:
             write_entry(slot, replace(fresh, settings_key=slot.key))

@@ -16,7 +16,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from pipeline.backtest.result import TickerResult
-from pipeline.backtest.task import backtest_ticker
+from pipeline.backtest.shared import SharedPrices
+from pipeline.backtest.task import backtest_resuming
 from pipeline.config import BacktestSettings
 from pipeline.data.dates import between
 from pipeline.data.quality import repair_prices
@@ -25,9 +26,21 @@ from pipeline.data.sources.base import ADJ_CLOSE, INDEX_NAME
 
 
 @dataclass(frozen=True, slots=True)
+class Variant:
+    """Another configuration of a job's ticker, on the same prices: its settings and its
+    results-store entry (None: no store)."""
+
+    settings: BacktestSettings
+    results: ResultsSlot | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class TickerJob:
     """One ticker to backtest. `settings`, when given, replace the executor's for this job, so
-    one executor (one pool, one Dask cluster) can run jobs of several configurations."""
+    one executor (one pool, one Dask cluster) can run jobs of several configurations.
+    `variants` are further configurations of the same ticker and prices run by the same task,
+    which reads and cleans the prices and builds each design matrix once for all of them; their
+    results come back in the job's result's `variants`, in order."""
 
     ticker: str
     path: Path
@@ -38,6 +51,7 @@ class TickerJob:
     # (first, last, factor): adjusted closes first..last multiplied by factor before the
     # backtest, the data-quality repairs of `data.quality = "repair"`.
     repairs: tuple[tuple[date, date, float], ...] = ()
+    variants: tuple[Variant, ...] = ()
 
 
 def read_adjusted_close(path: Path, start: date, end: date) -> pd.Series:
@@ -72,8 +86,20 @@ def run_job(job: TickerJob, settings: BacktestSettings) -> TickerResult:
         return TickerResult(job.ticker, "failed", f"cannot read cached prices: {exc}")
     if job.repairs:
         prices = repair_prices(prices, job.repairs)
-    if job.results is None:
-        result = backtest_ticker(job.ticker, prices, settings)
-    else:
-        result = backtest_with_store(job.ticker, prices, settings, job.results)
-    return replace(result, fingerprint=price_fingerprint(prices))
+    shared = SharedPrices(prices)
+    fingerprint = price_fingerprint(prices)
+    result = _backtest(job.ticker, shared, settings, job.results)
+    variants = tuple(
+        replace(_backtest(job.ticker, shared, variant.settings, variant.results),
+                fingerprint=fingerprint)
+        for variant in job.variants
+    )  # fmt: skip
+    return replace(result, fingerprint=fingerprint, variants=variants)
+
+
+def _backtest(
+    ticker: str, shared: SharedPrices, settings: BacktestSettings, slot: ResultsSlot | None
+) -> TickerResult:
+    if slot is None:
+        return backtest_resuming(ticker, shared.prices, settings, shared=shared)[0]
+    return backtest_with_store(ticker, shared.prices, settings, slot, shared=shared)
