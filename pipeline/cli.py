@@ -1,8 +1,8 @@
 """The `pipeline` command line. Only this module turns errors into exit codes.
 
 Exit codes (CONTRACT.md): 0 every ticker ok or skipped; 2 bad usage or config; 3 the run finished
-but a ticker failed; 4 another run holds the cache lock; 130 interrupted (Ctrl-C), 128 + N for
-signal N (143 for SIGTERM, 129 for SIGHUP); 1 anything else.
+but a ticker failed; 4 another run holds the cache lock; 5 every ticker was skipped (none ok);
+130 interrupted (Ctrl-C), 128 + N for signal N (143 for SIGTERM, 129 for SIGHUP); 1 anything else.
 """
 
 from __future__ import annotations
@@ -43,6 +43,7 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 EXIT_TICKER_FAILED = 3
 EXIT_LOCKED = 4
+EXIT_ALL_SKIPPED = 5  # every ticker skipped: nothing was backtested
 EXIT_INTERRUPTED = 130
 EXIT_SIGNAL_BASE = 128  # + the signal's number: 130 for Ctrl-C, 143 for SIGTERM
 
@@ -304,7 +305,9 @@ def run(
 
     The run directory holds summary.csv/.parquet, daily.parquet, manifest.json, report.html,
     report.md, charts and run.log. Every run is also appended to <report.out_dir>/history.jsonl.
-    Exits 0 when every ticker is ok or skipped, 3 when the run finished but a ticker failed.
+    Exits 0 when every ticker is ok or skipped, 3 when the run finished but a ticker failed,
+    5 when every ticker was skipped (nothing was backtested). <report.out_dir>/latest moves
+    only to a run with at least one ticker ok.
     """
     from pipeline.outputs import ClaimedDir, claim_out_dir, default_run_dir, point_latest
     from pipeline.runner import run_pipeline
@@ -330,7 +333,9 @@ def run(
                 retry_dead=retry_dead,
             )
         claimed.keep()
-        if out is None:
+        if out is None and not _any_ok(result):
+            _error("latest not moved: no ticker finished ok")
+        elif out is None:
             moved = point_latest(resolved.report.out_dir, run_dir)
             if moved is not None:
                 _error(f"warning: {moved}")
@@ -348,8 +353,23 @@ def run(
 
 
 def run_exit_code(result: RunResult) -> int:
-    """0 when every ticker is ok or skipped, 3 when at least one failed (CONTRACT.md)."""
-    return EXIT_TICKER_FAILED if result.failed_tickers else EXIT_OK
+    """0 when every ticker is ok or skipped, 3 when at least one failed (CONTRACT.md), 5 when
+    every ticker was skipped (nothing was backtested: a universe outside the dates, dead
+    symbols, every price file flagged by data.quality = "skip")."""
+    counts = result.summary["status"].value_counts()
+    return status_exit_code(*(int(counts.get(status, 0)) for status in ("ok", "skipped", "failed")))
+
+
+def status_exit_code(ok: int, skipped: int, failed: int) -> int:
+    """The exit code of a finished run or sweep from its counts of tickers by status."""
+    if failed:
+        return EXIT_TICKER_FAILED
+    return EXIT_ALL_SKIPPED if skipped and not ok else EXIT_OK
+
+
+def _any_ok(result: RunResult) -> bool:
+    """At least one ticker finished ok: only then may `latest` point at the run."""
+    return bool((result.summary["status"] == "ok").any())
 
 
 def _as_of_day(text: str) -> str:
@@ -654,7 +674,8 @@ def sweep(
     the portfolio's Sharpe, PSR, DSR over every trial of the universe and date range),
     portfolios.parquet (each configuration's daily portfolio log return), sweep.json (n_configs,
     the probability of backtest overfitting by CSCV, s_blocks, the grid) and report.html.
-    Each configuration is recorded as a trial in <report.out_dir>/trials.jsonl.
+    Each configuration is recorded as a trial in <report.out_dir>/trials.jsonl. Exits 3 when a
+    ticker failed in some configuration, 5 when every ticker of every configuration was skipped.
     """
     from pipeline.sweep import grid_points, parse_grid, run_sweep
 
@@ -674,7 +695,14 @@ def sweep(
         f"{outcome.summary['n_trials']} trials of this universe and range"
     )
     _echo(f"report: {out_dir / 'report.html'}")
-    raise typer.Exit(outcome.exit_code)
+    raise typer.Exit(_sweep_exit_code(outcome.table, outcome.exit_code))
+
+
+def _sweep_exit_code(table: pd.DataFrame, exit_code: int) -> int:
+    """The sweep's own code, or 5 when every ticker of every configuration was skipped."""
+    if exit_code or table.empty:
+        return exit_code
+    return status_exit_code(*(int(table[c].sum()) for c in ("ok", "skipped", "failed")))
 
 
 def main() -> None:

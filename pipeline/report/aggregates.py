@@ -143,7 +143,12 @@ class Aggregates:
     portfolio_strategy: PortfolioStats
     portfolio_strategy_net: PortfolioStats | None
     portfolio_buy_hold: PortfolioStats
-    curves: pd.DataFrame = field(compare=False, repr=False)
+    # The ok tickers with fewer than SHORT_HISTORY_DAYS evaluation days, in summary order, and
+    # each figure's distribution over the other ok tickers: the extremes (min, max, best,
+    # worst) the reports show leave out figures that rest on a few months of data.
+    short_history_tickers: tuple[str, ...] = ()
+    full_history_distributions: Mapping[str, Distribution] = field(default_factory=dict)
+    curves: pd.DataFrame = field(compare=False, repr=False, default_factory=pd.DataFrame)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready: plain ints, floats, strings, lists and dicts; NaN becomes None."""
@@ -162,10 +167,12 @@ class Aggregates:
             ReasonGroup(group["status"], group["kind"], tuple(group["tickers"]))
             for group in data.get("reasons", ())
         )
-        plain["distributions"] = {
-            column: _dataclass_from_json(Distribution, stats)
-            for column, stats in data.get("distributions", {}).items()
-        }
+        for name in ("distributions", "full_history_distributions"):
+            plain[name] = {
+                column: _dataclass_from_json(Distribution, stats)
+                for column, stats in (data.get(name) or {}).items()
+            }
+        plain["short_history_tickers"] = tuple(data.get("short_history_tickers") or ())
         for name in ("portfolio_strategy", "portfolio_strategy_net", "portfolio_buy_hold"):
             stats = data.get(name)
             plain[name] = None if stats is None else _dataclass_from_json(PortfolioStats, stats)
@@ -346,6 +353,8 @@ def portfolio_stats(log_returns: pd.Series) -> PortfolioStats:
     """Figures of a date-indexed daily log-return series; annual_return = exp(252 * mean) - 1."""
     values = log_returns.to_numpy(dtype="float64")
     dates = log_returns.index
+    if not len(values):  # no ok ticker: no figure, rather than the 1.0x of an empty sum
+        return PortfolioStats(0, None, None, math.nan, math.nan, math.nan, math.nan)
     return PortfolioStats(
         n_days=len(values),
         first_date=dates[0].date().isoformat() if len(dates) else None,
@@ -365,6 +374,8 @@ def compute_aggregates(
     """The run's figures across tickers. `cost_bps` (the config's backtest.cost_bps) adds a
     net-of-costs portfolio; leave it 0 when the costs are unknown."""
     ok = ok_rows(summary)
+    short = ok["n_days"].astype("float64") < SHORT_HISTORY_DAYS
+    full_history = ok[~short]
     q_values = bh_q_values(summary)[ok.index]
     curves = portfolio_returns(daily, cost_bps)
     net = curves.get("strategy_net")
@@ -380,11 +391,15 @@ def compute_aggregates(
         n_tested=int(q_values.notna().sum()),
         n_significant=int((q_values <= SIGNIFICANCE_LEVEL).sum()),
         share_significant=share_true(q_values.dropna() <= SIGNIFICANCE_LEVEL),
-        n_short_history=int((ok["n_days"].astype("float64") < SHORT_HISTORY_DAYS).sum()),
+        n_short_history=int(short.sum()),
         cost_bps=float(cost_bps),
         portfolio_strategy=portfolio_stats(curves["strategy"]),
         portfolio_strategy_net=portfolio_stats(net) if net is not None else None,
         portfolio_buy_hold=portfolio_stats(curves["buy_hold"]),
+        short_history_tickers=tuple(ok.loc[short, "ticker"].astype(str)),
+        full_history_distributions={
+            column: describe_column(full_history[column]) for column in DISTRIBUTION_COLUMNS
+        },
         curves=curves,
     )
 

@@ -19,7 +19,13 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, PercentFormatter
 
-from pipeline.report.aggregates import Aggregates, drawdown_curve, equity_curve, ok_rows
+from pipeline.report.aggregates import (
+    SHORT_HISTORY_DAYS,
+    Aggregates,
+    drawdown_curve,
+    equity_curve,
+    ok_rows,
+)
 
 FIGURE_SIZE_INCHES = (9.0, 4.5)
 DPI = 110
@@ -169,7 +175,7 @@ def accuracy_return_scatter(ok: pd.DataFrame) -> Figure:
 
 
 def _label_extremes(axes: Axes, ok: pd.DataFrame, n: int = N_EXTREME_TICKERS) -> None:
-    ranked = ok.sort_values("cum_return")
+    ranked = full_history(ok).sort_values("cum_return")
     for row in pd.concat([ranked.head(n), ranked.tail(n)]).drop_duplicates("ticker").itertuples():
         axes.annotate(
             str(row.ticker),
@@ -246,23 +252,31 @@ def portfolio_drawdown(curves: pd.DataFrame) -> Figure:
     return figure
 
 
+def full_history(ok: pd.DataFrame) -> pd.DataFrame:
+    """The ok tickers with at least SHORT_HISTORY_DAYS evaluation days."""
+    return ok[ok["n_days"].astype("float64") >= SHORT_HISTORY_DAYS]
+
+
 def extreme_tickers(ok: pd.DataFrame, daily: pd.DataFrame, n: int = N_EXTREME_TICKERS) -> Figure:
-    """Strategy equity curves of the `n` best and `n` worst ok tickers by cum_return.
+    """Strategy equity curves of the `n` best and `n` worst ok tickers by cum_return, among
+    those with a year of evaluation days or more (a few months' return is no extreme).
 
     With 2n tickers or fewer, all are drawn: the better half in greens, the rest in reds.
     """
-    ranked = ok.sort_values("cum_return", ascending=False)
+    eligible = full_history(ok)
+    ranked = eligible.sort_values("cum_return", ascending=False)
     n_best = min(n, (len(ranked) + 1) // 2)
     best, worst = ranked.head(n_best), ranked.iloc[n_best:].tail(n)
+    which = "tickers" if len(eligible) == len(ok) else f"tickers with {SHORT_HISTORY_DAYS}+ days"
     title = (
-        f"Best and worst {n} tickers by cumulative return (strategy)"
+        f"Best and worst {n} {which} by cumulative return (strategy)"
         if len(ranked) > 2 * n
-        else f"All {len(ranked)} ok tickers by cumulative return (strategy)"
+        else f"All {len(ranked)} ok {which} by cumulative return (strategy)"
     )
     with _figure() as (figure, axes):
         axes.set_title(title)
         if ranked.empty:
-            _note_no_data(axes)
+            _note_no_data(axes, f"no ok ticker has {SHORT_HISTORY_DAYS} evaluation days or more")
             return figure
         by_ticker = daily.groupby("ticker", sort=False)
         for rows, colours in ((best, GOOD_COLOURS), (worst, BAD_COLOURS[::-1])):
@@ -318,8 +332,11 @@ _CHARTS: tuple[tuple[str, str, Callable[[pd.DataFrame, pd.DataFrame, Aggregates]
 def render_charts(
     summary: pd.DataFrame, daily: pd.DataFrame, aggregates: Aggregates
 ) -> list[Chart]:
-    """Every chart of the report, rendered to PNG, in display order."""
+    """Every chart of the report, rendered to PNG, in display order; none when no ticker is
+    ok (an empty chart says nothing the report does not say in words)."""
     ok = ok_rows(summary)
+    if ok.empty:
+        return []
     return [
         Chart(file_name, title, figure_png(draw(ok, daily, aggregates)))
         for file_name, title, draw in _CHARTS

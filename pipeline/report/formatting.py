@@ -89,6 +89,11 @@ def signed_percent(value: float) -> str:
     return f"{value * 100:+.1f}%"
 
 
+def day(value: Any) -> str:
+    """An ISO day as it is; MISSING for none or an empty string."""
+    return MISSING if is_missing(value) or not str(value).strip() else str(value)
+
+
 # The per-ticker columns the reports show, with their headings and formats.
 COLUMN_FORMATS: dict[str, tuple[str, Callable[[Any], str]]] = {
     "n_days": ("days", integer),
@@ -103,6 +108,8 @@ COLUMN_FORMATS: dict[str, tuple[str, Callable[[Any], str]]] = {
     "max_drawdown": ("max drawdown", percent),
     "exposure": ("exposure", percent),
     "turnover": ("turnover / day", ratio),
+    "train_rows": ("train rows", integer),
+    "test_from": ("test from", day),
 }
 
 

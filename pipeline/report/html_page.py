@@ -85,21 +85,30 @@ def chart_context(charts: Sequence[Chart]) -> list[dict[str, str]]:
     ]
 
 
-def _sort_value(value: Any) -> str:
-    """The raw number behind a cell for the sort script; empty for a missing value."""
-    return "" if fmt.is_missing(value) else repr(float(value))
+def _sort_value(value: Any) -> str | None:
+    """The raw number behind a cell for the sort script; empty for a missing value; None for
+    a day (ISO text sorts as it reads)."""
+    if fmt.is_missing(value):
+        return ""
+    return None if isinstance(value, str) else repr(float(value))
 
 
-def _number_cell(column: str, raw: pd.Series, text: str) -> dict[str, str]:
+def _number_cell(column: str, raw: pd.Series, text: str) -> dict[str, Any]:
     css = ""
     if column in ("cum_return", "cum_return_net") and not fmt.is_missing(raw[column]):
         css = "win" if raw[column] > raw["buy_hold"] else "loss"
     return {"sort_value": _sort_value(raw[column]), "css": css, "text": text}
 
 
-def ticker_context(summary: pd.DataFrame, cost_bps: float = 0.0) -> dict[str, Any]:
+def ticker_context(
+    summary: pd.DataFrame,
+    cost_bps: float = 0.0,
+    mode: str = "",
+    signals: pd.DataFrame | None = None,
+) -> dict[str, Any]:
     """Every requested ticker with its figures; each number carries its raw value to sort by."""
-    frame, table = ticker_frame(summary), ticker_table(summary, cost_bps)
+    frame = ticker_frame(summary, signals)
+    table = ticker_table(summary, cost_bps, mode, signals)
     rows = [
         {
             "status": str(raw["status"]),
@@ -107,7 +116,7 @@ def ticker_context(summary: pd.DataFrame, cost_bps: float = 0.0) -> dict[str, An
             "status_text": cells[1],
             "numbers": [
                 _number_cell(column, raw, text)
-                for column, text in zip(ticker_columns(cost_bps), cells[2:], strict=True)
+                for column, text in zip(ticker_columns(cost_bps, mode), cells[2:], strict=True)
             ],
         }
         for (_, raw), cells in zip(frame.iterrows(), table.rows, strict=True)
@@ -129,7 +138,7 @@ def page_context(run: RunFiles, agg: Aggregates, charts: Sequence[Chart]) -> dic
         "skill": statistics_context(run.summary, run.manifest),
         "headline": headline_context(agg),
         "charts": chart_context(charts),
-        "tickers": ticker_context(run.summary, agg.cost_bps),
+        "tickers": ticker_context(run.summary, agg.cost_bps, run.mode, run.signals),
         "problems": {
             "by_reason": reason_table(agg),
             "each_ticker": problem_table(run.summary),

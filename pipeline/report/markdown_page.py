@@ -64,7 +64,9 @@ def render_headline(agg: Aggregates) -> str:
 
 
 def render_ticker_table(run: RunFiles, cost_bps: float = 0.0) -> str:
-    table = render_table(ticker_table(run.summary, cost_bps), text_columns=(0, 1))
+    table = render_table(
+        ticker_table(run.summary, cost_bps, run.mode, run.signals), text_columns=(0, 1)
+    )
     if len(run.summary) <= FOLD_TICKERS_ABOVE:
         return table
     summary_line = f"All {len(run.summary)} tickers"
@@ -72,6 +74,8 @@ def render_ticker_table(run: RunFiles, cost_bps: float = 0.0) -> str:
 
 
 def render_charts(charts: Sequence[Chart]) -> str:
+    if not charts:
+        return "No ticker finished ok: there is nothing to draw."
     return "\n\n".join(f"![{escape_cell(c.title)}]({c.file_name})" for c in charts)
 
 

@@ -185,7 +185,10 @@ def portfolio_against_baselines(manifest: Mapping[str, Any]) -> Figure:
 
 
 def statistics_charts(summary: pd.DataFrame, manifest: Mapping[str, Any]) -> list[Chart]:
+    """The statistics' charts; none when no ticker is ok."""
     ok = ok_rows(summary)
+    if ok.empty:
+        return []
     return [
         Chart("chart_sharpe_intervals.png", "Sharpe ratio per ticker with its interval",
               figure_png(sharpe_intervals(ok))),

@@ -93,7 +93,12 @@ def headline_items(agg: Aggregates) -> list[HeadlineItem]:
         HeadlineItem(
             "Tickers ok",
             f"{counts['ok']} of {agg.n_tickers}",
-            f"{counts['skipped']} skipped, {counts['failed']} failed",
+            f"{counts['skipped']} skipped, {counts['failed']} failed"
+            + (
+                f"; {agg.n_short_history} with less than a year of evaluation days"
+                if agg.n_short_history
+                else ""
+            ),
         ),
         HeadlineItem(
             "Median accuracy",
@@ -155,7 +160,7 @@ def _times(value: float) -> str:
 def _net_first(agg: Aggregates, label: str, net: str, gross: str, context: str) -> HeadlineItem:
     """A card led by the figure after costs, the one before costs beside it; without costs
     the one figure and no word about costs."""
-    if not charges_costs(agg):
+    if not charges_costs(agg) or net == gross == fmt.MISSING:
         return HeadlineItem(label, gross, context)
     return HeadlineItem(
         f"{label} after costs",
@@ -172,13 +177,34 @@ def headline_notes(agg: Aggregates) -> list[str]:
         definition = definition.replace(PORTFOLIO_COST_SENTENCE, "")
     notes = [f"Portfolio: {definition}"]
     if agg.n_short_history:
+        named = short_history_names(agg)
         notes.append(
             f"{agg.n_short_history} ok ticker(s) have fewer than {SHORT_HISTORY_DAYS} evaluation "
-            "days; their accuracy, Sharpe ratio and drawdown rest on little data."
+            f"days (a year of sessions){': ' + named if named else ''}. Their accuracy, Sharpe "
+            "ratio and drawdown rest on little data: they count in the means, medians and "
+            "quartiles, but not in the min and max across tickers nor in the best and worst "
+            "tickers' chart."
         )
     if agg.counts["ok"] == 0:
-        notes.append("No ticker finished ok: there are no figures to aggregate.")
+        notes.append(
+            "No ticker finished ok: there are no figures to aggregate and no charts to draw."
+        )
     return notes
+
+
+NAMES_SHOWN = 30  # tickers named in a note; the rest are counted
+
+
+def short_history_names(agg: Aggregates, shown: int = NAMES_SHOWN) -> str:
+    """The short-history tickers by name (the first `shown`, then how many more)."""
+    tickers = list(agg.short_history_tickers)
+    more = len(tickers) - shown
+    return ", ".join(tickers[:shown]) + (f" and {more} more" if more > 0 else "")
+
+
+def has_short_history(agg: Aggregates) -> bool:
+    """Some ok tickers have less than a year, and the run recorded which (newer manifests)."""
+    return bool(agg.n_short_history and agg.full_history_distributions)
 
 
 def _portfolio_cells(stats: PortfolioStats) -> tuple[str, ...]:
@@ -220,12 +246,21 @@ def distribution_table(agg: Aggregates) -> Table:
     cumulative return after costs comes before the one before costs, without them it is left
     out (it is the same figure)."""
     rows = []
+    short = has_short_history(agg)
     for column in return_columns(agg.cost_bps, DISTRIBUTION_COLUMNS):
         stats = agg.distributions[column]
-        cells = (fmt.format_column(column, getattr(stats, stat)) for stat in DISTRIBUTION_STATS)
+        extremes = agg.full_history_distributions[column] if short else stats
+        values = [getattr(stats, stat) for stat in DISTRIBUTION_STATS[:-2]]
+        values += [extremes.min, extremes.max]
+        cells = (fmt.format_column(column, value) for value in values)
         rows.append((cost_heading(column, agg.cost_bps), *cells))
-    header = ("over ok tickers", "mean", "median", "lower quartile", "upper quartile", "min", "max")
-    return Table(header, tuple(rows))
+    extreme_heads = (
+        (f"min (\u2265 {SHORT_HISTORY_DAYS} days)", f"max (\u2265 {SHORT_HISTORY_DAYS} days)")
+        if short
+        else ("min", "max")
+    )
+    header = ("over ok tickers", "mean", "median", "lower quartile", "upper quartile")
+    return Table((*header, *extreme_heads), tuple(rows))
 
 
 def return_columns(cost_bps: float, columns: Sequence[str]) -> tuple[str, ...]:
@@ -246,19 +281,50 @@ def cost_heading(column: str, cost_bps: float) -> str:
     return fmt.column_heading(column)
 
 
-def ticker_columns(cost_bps: float) -> tuple[str, ...]:
-    """The per-ticker table's figure columns, in order."""
-    return return_columns(cost_bps, TICKER_COLUMNS)
+# In holdout mode, where each ticker's split falls: the first day of the test rows (the day the
+# first out-of-sample position is held) and how many rows the model was fit on.
+HOLDOUT_COLUMNS: tuple[str, ...] = ("test_from", "train_rows")
+HOLDOUT_HEADINGS: dict[str, str] = {
+    "test_from": "test from",
+    "train_rows": "train rows",
+    "n_days": "test days",
+}
 
 
-def ticker_frame(summary: pd.DataFrame) -> pd.DataFrame:
-    """The summary with each ok ticker's Benjamini-Hochberg q-value added."""
-    return summary.assign(q_value=bh_q_values(summary))
+def ticker_columns(cost_bps: float, mode: str = "") -> tuple[str, ...]:
+    """The per-ticker table's columns after ticker and status, in order."""
+    columns = return_columns(cost_bps, TICKER_COLUMNS)
+    return (*HOLDOUT_COLUMNS, *columns) if mode == "holdout" else columns
 
 
-def ticker_table(summary: pd.DataFrame, cost_bps: float = 0.0) -> Table:
-    frame, columns = ticker_frame(summary), ticker_columns(cost_bps)
-    header = ("ticker", "status", *(cost_heading(c, cost_bps) for c in columns))
+def ticker_heading(column: str, cost_bps: float, mode: str = "") -> str:
+    if mode == "holdout" and column in HOLDOUT_HEADINGS:
+        return HOLDOUT_HEADINGS[column]
+    return cost_heading(column, cost_bps)
+
+
+def ticker_frame(summary: pd.DataFrame, signals: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The summary with each ok ticker's Benjamini-Hochberg q-value added, its first test day
+    (test_from) and the rows its last model was fit on (train_rows, from the next-session
+    signals; missing without them)."""
+    frame = summary.assign(q_value=bh_q_values(summary))
+    train_rows = pd.Series(dtype="float64")
+    if signals is not None and {"ticker", "train_rows"} <= set(signals.columns):
+        train_rows = signals.drop_duplicates("ticker").set_index("ticker")["train_rows"]
+    ok = frame["status"] == "ok"
+    frame["train_rows"] = frame["ticker"].map(train_rows).where(ok).astype("float64")
+    frame["test_from"] = frame["first_day"].where(ok)
+    return frame
+
+
+def ticker_table(
+    summary: pd.DataFrame,
+    cost_bps: float = 0.0,
+    mode: str = "",
+    signals: pd.DataFrame | None = None,
+) -> Table:
+    frame, columns = ticker_frame(summary, signals), ticker_columns(cost_bps, mode)
+    header = ("ticker", "status", *(ticker_heading(c, cost_bps, mode) for c in columns))
     rows = tuple(
         (
             str(row["ticker"]),

@@ -210,15 +210,19 @@ def test_nan_return_propagates_into_that_day(tables):
     assert curves["strategy"].iloc[1] == pytest.approx(_book(-0.02, 0.03, 0.03))
 
 
-def test_no_ok_ticker_gives_neutral_figures():
+def test_no_ok_ticker_gives_no_figures():
+    """A portfolio of no ticker has no return, Sharpe ratio or drawdown (not 1.0x, 0.00, 0%)."""
     results = sample_results({}, failed={"X": "boom"}, skipped={"Y": "too few rows: 3"})
     agg = compute_aggregates(summary_frame(results), combined_daily(results), cost_bps=5.0)
     assert dict(agg.counts) == {"ok": 0, "skipped": 1, "failed": 1}
     assert agg.distributions["accuracy"].count == 0
     assert math.isnan(agg.share_beat_buy_hold)
-    assert agg.portfolio_strategy.n_days == 0
-    assert agg.portfolio_strategy.cum_return == 1.0
+    for stats in (agg.portfolio_strategy, agg.portfolio_strategy_net, agg.portfolio_buy_hold):
+        assert stats.n_days == 0 and stats.first_date is None
+        for figure in (stats.cum_return, stats.annual_return, stats.sharpe, stats.max_drawdown):
+            assert math.isnan(figure)
     assert agg.n_tested == 0
+    assert agg.short_history_tickers == ()
 
 
 def test_to_dict_is_json_ready():

@@ -208,9 +208,7 @@ def test_markdown_numbers_equal_the_summary(run_dir, ticker):
         expected["accuracy"], abs=5e-5
     )
     assert float(cells["before costs (x)"]) == pytest.approx(expected["cum_return"], abs=5e-4)
-    assert float(cells["after costs (x)"]) == pytest.approx(
-        expected["cum_return_net"], abs=5e-4
-    )
+    assert float(cells["after costs (x)"]) == pytest.approx(expected["cum_return_net"], abs=5e-4)
     assert float(cells["buy & hold (x)"]) == pytest.approx(expected["buy_hold"], abs=5e-4)
     assert float(cells["Sharpe"]) == pytest.approx(expected["sharpe"], abs=5e-3)
     assert float(cells["max drawdown"].rstrip("%")) / 100 == pytest.approx(
@@ -221,7 +219,10 @@ def test_markdown_numbers_equal_the_summary(run_dir, ticker):
 
 def test_markdown_headline(run_dir):
     markdown = (run_dir / REPORT_MD).read_text()
-    assert "| Tickers ok | 3 of 4 | 0 skipped, 1 failed |" in markdown
+    assert (
+        "| Tickers ok | 3 of 4 | 0 skipped, 1 failed; 3 with less than a year of evaluation "
+        "days |" in markdown
+    )
     assert "| Median accuracy | 55.00% |" in markdown  # median of 0.60, 0.50, 0.55
     assert "| Beat buy & hold after costs | 33.3% | 66.7% before costs; " in markdown
     assert "| Significantly above majority class | 33.3% | 1 of 3 tickers," in markdown

@@ -7,7 +7,13 @@ import pytest
 
 from pipeline.report.aggregates import compute_aggregates
 from pipeline.report.charts import DPI, FIGURE_SIZE_INCHES, render_charts, thin
-from tests.report.conftest import combined_daily, sample_results, sample_tables, summary_frame
+from tests.report.conftest import (
+    OK_ROWS,
+    combined_daily,
+    sample_results,
+    sample_tables,
+    summary_frame,
+)
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -21,7 +27,7 @@ def _png_size(png: bytes) -> tuple[int, int]:
     "results",
     [
         pytest.param(sample_results(), id="sample"),
-        pytest.param(sample_results({}, failed={"X": "boom"}), id="no-ok-ticker"),
+        pytest.param(sample_results({"AAA": OK_ROWS["AAA"]}, failed={"X": "boom"}), id="one-ok"),
     ],
 )
 def test_every_chart_is_a_png_of_the_house_size(results):
@@ -33,6 +39,19 @@ def test_every_chart_is_a_png_of_the_house_size(results):
         assert chart.png[:8] == PNG_MAGIC
         width, height = FIGURE_SIZE_INCHES
         assert _png_size(chart.png) == (round(width * DPI), round(height * DPI))
+
+
+@pytest.mark.parametrize(
+    "results",
+    [
+        pytest.param(sample_results({}, failed={"X": "boom"}), id="all-failed"),
+        pytest.param(sample_results({}, failed={}, skipped={"Y": "no prices"}), id="all-skipped"),
+    ],
+)
+def test_no_ok_ticker_draws_no_chart(results):
+    """An empty chart says nothing: the report says in words that there is nothing to draw."""
+    summary, daily = summary_frame(results), combined_daily(results)
+    assert render_charts(summary, daily, compute_aggregates(summary, daily, cost_bps=5.0)) == []
 
 
 def test_charts_do_not_change_their_inputs():

@@ -60,8 +60,9 @@ def test_baseline_and_edge_tables():
 def test_old_runs_without_statistics_still_render():
     assert verdict_of({}) is None
     assert statistics_table({}).rows[0][1] == MISSING
-    charts = statistics_charts(pd.DataFrame({"ticker": [], "status": []}), {})
+    charts = statistics_charts(pd.DataFrame({"ticker": ["A"], "status": ["ok"]}), {})
     assert [c.png[:8] for c in charts] == [b"\x89PNG\r\n\x1a\n"] * 2
+    assert statistics_charts(pd.DataFrame({"ticker": ["B"], "status": ["failed"]}), {}) == []
 
 
 def test_glossary_names_the_return_conventions():
