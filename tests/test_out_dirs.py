@@ -31,8 +31,9 @@ def small(tmp_path: Path) -> dict[str, object]:
     extra = {
         "data.tickers": TICKERS,
         "data.synthetic.n_days": 300,
-        "data.start": "2012-01-02",
-        "data.end": "2013-12-31",
+        # a range the synthetic tickers traded in: runs with tickers ok, which move latest
+        "data.start": "2021-01-04",
+        "data.end": "2021-12-31",
         "report.bootstrap_samples": 0,
     }
     return base_settings(tmp_path, extra)
