@@ -165,19 +165,26 @@ RESULT_FILES = ("summary.parquet", "daily.parquet", "signals.parquet")
 def differing_tickers(a: Path, b: Path) -> list[str]:
     """Tickers whose summary row, daily rows or signal differ between run directories a and b
     (a ticker present in one only differs too); frames compared with `equals`, bit for bit."""
-    frames = {run: {name: pd.read_parquet(run / name) for name in RESULT_FILES} for run in (a, b)}
-    tickers = list(dict.fromkeys([*frames[a][RESULT_FILES[0]]["ticker"],
-                                  *frames[b][RESULT_FILES[0]]["ticker"]]))  # fmt: skip
 
-    def rows(run: Path, name: str, ticker: str) -> pd.DataFrame:
-        frame = frames[run][name]
-        picked = frame[frame["ticker"].astype(str) == ticker]
-        return picked.assign(ticker=picked["ticker"].astype(str)).reset_index(drop=True)
+    def by_ticker(run: Path, name: str) -> dict[str, pd.DataFrame]:
+        frame = pd.read_parquet(run / name)
+        frame["ticker"] = frame["ticker"].astype(str)
+        return {
+            str(ticker): rows.reset_index(drop=True)
+            for ticker, rows in frame.groupby("ticker", sort=False)
+        }
 
+    frames = {run: {name: by_ticker(run, name) for name in RESULT_FILES} for run in (a, b)}
+    summaries = [frames[run][RESULT_FILES[0]] for run in (a, b)]
+    tickers = list(dict.fromkeys([*summaries[0], *summaries[1]]))
+    empty = pd.DataFrame()
     return [
         ticker
         for ticker in tickers
-        if not all(rows(a, n, ticker).equals(rows(b, n, ticker)) for n in RESULT_FILES)
+        if not all(
+            frames[a][n].get(ticker, empty).equals(frames[b][n].get(ticker, empty))
+            for n in RESULT_FILES
+        )
     ]
 
 
