@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from pipeline.benchmarking.article import FITS, BenchResult, BenchRow
 from pipeline.benchmarking.variants import VARIANTS
 from pipeline.outputs import atomic_write, atomic_write_text
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 BENCH_JSON = "bench.json"
 BENCH_PNG = "bench.png"
@@ -87,6 +90,12 @@ def _two_and_five(value: float, _position: int) -> str:
 
 
 def _draw_chart(result: BenchResult, out: BinaryIO) -> None:
+    bench_figure(result).savefig(out, dpi=110, format="png")
+
+
+def bench_figure(result: BenchResult) -> Figure:
+    """bench.png's figure: seconds and speed-up per variant, one bar per fit; one legend for
+    both panels, below them, where no bar, bar label or title can sit under it."""
     # The object API with the Agg canvas: no pyplot state, no display needed.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -125,10 +134,12 @@ def _draw_chart(result: BenchResult, out: BinaryIO) -> None:
     speedup_axes.set_title("Speed-up (higher is better)")
     for axes in (seconds_axes, speedup_axes):
         axes.set_xticks(range(len(VARIANTS)), labels, rotation=20, ha="right", fontsize=8)
-        axes.legend(fontsize=8)
+        axes.margins(y=0.12)  # room above the tallest bar for its label
+    handles, names = seconds_axes.get_legend_handles_labels()
+    figure.legend(handles, names, loc="outside lower center", ncols=len(FITS), fontsize=8)
     data = result.data
     figure.suptitle(
         f"{len(result.tickers)} tickers, {data['mode']}, {data['start']}..{data['end']}: "
         f"median of {result.repeats} run(s), {result.start_method}"
     )
-    figure.savefig(out, dpi=110, format="png")
+    return figure
