@@ -348,7 +348,9 @@ def run(
         raise
     _print_run_summary(result.summary, result.manifest, run_dir / "report.html", quiet)
     if result.failed_tickers:
-        _error(f"failed tickers: {', '.join(result.failed_tickers)}")
+        # Every failed ticker is named (CONTRACT.md): printable, but not cut to an error's length.
+        typer.echo(f"pipeline: {printable(', '.join(result.failed_tickers), newlines=False)}"
+                   .replace("pipeline: ", "pipeline: failed tickers: ", 1), err=True)
     raise typer.Exit(run_exit_code(result))
 
 
