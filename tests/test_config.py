@@ -207,6 +207,9 @@ def test_resolved_config_round_trips() -> None:
 @pytest.mark.parametrize("name", ["demo.toml", "article.toml", "sp500-sample.toml"], ids=str)
 def test_shipped_configs_are_valid(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     root = Path(__file__).resolve().parents[1]
+    sample = root.parent / "shared" / "data" / "sp500-sample"
+    if name == "sp500-sample.toml" and not sample.is_dir():
+        pytest.skip("its csv data.path, the shared real-price sample, is not beside the project")
     monkeypatch.chdir(root)
     config = load_config(root / "configs" / name)
     assert config.data.universe
