@@ -52,6 +52,7 @@ from pipeline.execution.worker import (
     direct_fork_context,
     keep_main_out_of_workers,
     parent_is_gone,
+    preload_task_imports,
     run_guarded,
     worker_context,
 )
@@ -186,6 +187,7 @@ class CrashProofPool:
         direct = direct_fork_context()
         if direct is not None:
             self.stats.start_method = "fork"
+            preload_task_imports()
         try:
             self._workers = [self._spawn(direct) for _ in range(max(1, count))]
         except BaseException:
