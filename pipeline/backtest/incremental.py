@@ -28,6 +28,7 @@ import pandas as pd
 from pipeline.backtest.evaluation import Resume
 from pipeline.backtest.models import estimator_params
 from pipeline.config import BacktestSettings
+from pipeline.statistics.bootstrap import TickerIntervals
 
 # Bumped whenever what is stored, or how a stored row is computed, changes.
 STORE_FORMAT = 1
@@ -73,7 +74,8 @@ class PricesUsed:
 @dataclass(frozen=True, slots=True)
 class StoredRows:
     """One ticker's stored result: predictions of rows first_row..n (the signal row last), the
-    decision day of each, the one-class refits' indices, the prices used and the settings key."""
+    decision day of each, the one-class refits' indices, the prices used and the settings key;
+    and the bootstrap intervals drawn from them, which stand while the prices do not change."""
 
     ticker: str
     settings_key: str
@@ -82,9 +84,15 @@ class StoredRows:
     predictions: np.ndarray
     row_dates: np.ndarray
     one_class: tuple[int, ...] = ()
+    intervals: TickerIntervals | None = None
 
     def resume(self) -> Resume:
         return Resume(self.first_row, self.predictions, self.one_class)
+
+    def intervals_for(self, prices: pd.Series) -> TickerIntervals | None:
+        """The stored intervals when `prices` are the very prices they were drawn from (which
+        `plan_resume` checked up to the stored length): none when days were added."""
+        return self.intervals if len(prices) == self.prices.rows else None
 
 
 def settings_key(settings: BacktestSettings, start: date) -> str:

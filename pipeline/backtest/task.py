@@ -33,7 +33,8 @@ from pipeline.backtest.shared import SharedPrices
 from pipeline.config import BacktestSettings
 from pipeline.errors import DataError
 from pipeline.statistics.baselines import baseline_positions, majority_positions
-from pipeline.statistics.ticker import assess_ticker
+from pipeline.statistics.bootstrap import TickerIntervals
+from pipeline.statistics.ticker import assess_ticker, intervals_of
 
 logger = logging.getLogger(__name__)
 
@@ -89,9 +90,10 @@ def backtest_resuming(
         return TickerResult(ticker, "failed", reason=reason, warnings=warnings), None
     if evaluation.one_class_refits:
         warnings = (*warnings, _one_class_note(evaluation))
-    result = _ok_result(ticker, design, evaluation, settings, warnings)
+    known = stored.intervals_for(cleaned.prices) if resume is not None and stored else None
+    result = _ok_result(ticker, design, evaluation, settings, warnings, known)
     result = replace(result, reuse=_reuse_note(evaluation, resume, why))
-    return result, _to_store(ticker, cleaned.prices, design, evaluation, stored)
+    return result, _to_store(ticker, cleaned.prices, design, evaluation, stored, result)
 
 
 def _reuse_note(evaluation: Evaluation, resume: Resume | None, why: str) -> dict[str, Any]:
@@ -111,6 +113,7 @@ def _to_store(
     design: Design,
     evaluation: Evaluation,
     stored: StoredRows | None,
+    result: TickerResult,
 ) -> StoredRows | None:
     if evaluation.predictions is None or design.as_of is None:
         return None
@@ -124,6 +127,7 @@ def _to_store(
         predictions=evaluation.predictions,
         row_dates=row_dates.as_unit("ns").to_numpy(),
         one_class=evaluation.one_class,
+        intervals=intervals_of(result.metrics),
     )
 
 
@@ -152,6 +156,7 @@ def _ok_result(
     evaluation: Evaluation,
     settings: BacktestSettings,
     warnings: tuple[str, ...],
+    known: TickerIntervals | None = None,
 ) -> TickerResult:
     rows = slice(evaluation.first_row, design.n_rows)
     positions = evaluation.positions
@@ -166,7 +171,7 @@ def _ok_result(
     baselines = _baselines(design, rows, settings)
     targets = design.targets[rows]
     metrics.update(
-        assess_ticker(ticker, positions, targets, asset, baselines, settings.intervals)
+        assess_ticker(ticker, positions, targets, asset, baselines, settings.intervals, known)
     )
     daily = pd.DataFrame(
         {

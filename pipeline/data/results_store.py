@@ -5,8 +5,9 @@ One Parquet file per ticker and settings key,
 `<cache_dir>/results/<source>/<settings key[:16]>/<TICKER>.parquet`: the predictions of the
 evaluation rows and the signal row (int8) with each row's decision day, and as JSON under the
 schema metadata key `ENTRY_KEY` the ticker, the full settings key, the fingerprint of the prices
-used, the first row and the one-class refits. Written atomically (a reader sees the old entry or
-the new one). An entry that cannot be read, or that describes another ticker, other settings or
+used, the first row, the one-class refits and the bootstrap intervals drawn from those rows
+(which stand for a re-run on unchanged prices). Written atomically (a reader sees the old entry
+or the new one). An entry that cannot be read, or that describes another ticker, other settings or
 another format, is moved to `quarantine/` beside it and never trusted: that ticker is computed
 in full. The store is read and written by the per-ticker task, wherever it runs (the cache path
 travels in the job), so reuse is the same under every executor.
@@ -17,11 +18,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import math
 import os
 from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -40,6 +43,7 @@ from pipeline.backtest.shared import SharedPrices
 from pipeline.backtest.task import backtest_resuming
 from pipeline.config import BacktestSettings
 from pipeline.outputs import atomic_write
+from pipeline.statistics.bootstrap import Interval, TickerIntervals
 
 logger = logging.getLogger(__name__)
 
@@ -144,6 +148,7 @@ def write_entry(slot: ResultsSlot, stored: StoredRows) -> None:
         "first_row": stored.first_row,
         "one_class": list(stored.one_class),
         "rows_sha256": _rows_digest(stored.row_dates, stored.predictions),
+        "intervals": _intervals_to_json(stored.intervals),
         "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     table = pa.table(
@@ -174,6 +179,44 @@ def _decode(table: pa.Table) -> StoredRows:
         predictions=predictions,
         row_dates=dates,
         one_class=tuple(int(i) for i in raw["one_class"]),
+        intervals=_intervals_from_json(raw.get("intervals")),
+    )
+
+
+def _intervals_to_json(intervals: TickerIntervals | None) -> dict[str, Any] | None:
+    """Floats as JSON numbers, NaN as null: the round trip is exact (json writes the shortest
+    repr that reads back to the same float)."""
+    if intervals is None:
+        return None
+    values = {
+        "sharpe": [intervals.sharpe.low, intervals.sharpe.high],
+        "accuracy": [intervals.accuracy.low, intervals.accuracy.high],
+        "block_length": [intervals.block_length],
+    }
+    return {key: [None if math.isnan(v) else v for v in pair] for key, pair in values.items()}
+
+
+def _intervals_from_json(raw: object) -> TickerIntervals | None:
+    """The stored intervals; None for an entry without them (written before they were stored),
+    whose ticker then draws them again. Anything else malformed is a ValueError."""
+    if raw is None:
+        return None
+    if not isinstance(raw, dict):
+        raise ValueError("the stored intervals are not an object")
+
+    def numbers(key: str, count: int) -> list[float]:
+        values = raw[key]
+        if not isinstance(values, list) or len(values) != count:
+            raise ValueError(f"the stored intervals' {key} is malformed")
+        if not all(v is None or type(v) in (int, float) for v in values):
+            raise ValueError(f"the stored intervals' {key} holds a non-number")
+        return [math.nan if v is None else float(v) for v in values]
+
+    sharpe, accuracy = numbers("sharpe", 2), numbers("accuracy", 2)
+    return TickerIntervals(
+        sharpe=Interval(*sharpe),
+        accuracy=Interval(*accuracy),
+        block_length=numbers("block_length", 1)[0],
     )
 
 
@@ -193,9 +236,11 @@ def _foreign(stored: StoredRows, ticker: str, key: str) -> str:
 
 
 def _changed(stored: StoredRows | None, fresh: StoredRows, result: TickerResult) -> bool:
-    """Whether the entry must be rewritten: a re-run that reused it unchanged leaves it alone."""
+    """Whether the entry must be rewritten: a re-run that reused it unchanged leaves it alone
+    (unless it was written before the entries held their intervals)."""
     recomputed = result.reuse is None or bool(result.reuse["reason"])
-    return stored is None or recomputed or stored.prices != fresh.prices
+    outdated = stored is not None and stored.intervals is None
+    return stored is None or recomputed or outdated or stored.prices != fresh.prices
 
 
 def _quarantine(path: Path, why: str) -> None:

@@ -145,3 +145,113 @@ def test_a_flipped_prediction_in_the_entry_is_caught_by_its_checksum(slot: Resul
     result = backtest_with_store("KO", random_walk(165, seed=2), SETTINGS, slot)
     assert result.reuse["reason"] == results_store.REASON_UNREADABLE
     assert result.daily.equals(backtest_ticker("KO", random_walk(165, seed=2), SETTINGS).daily)
+
+
+def count_bootstraps(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count the ticker bootstraps drawn from here on (each call appends one)."""
+    from pipeline.statistics import ticker as ticker_statistics
+
+    calls: list[int] = []
+    draw = ticker_statistics.ticker_intervals
+
+    def counted(*args: object, **kwargs: object) -> object:
+        calls.append(1)
+        return draw(*args, **kwargs)
+
+    monkeypatch.setattr(ticker_statistics, "ticker_intervals", counted)
+    return calls
+
+
+@pytest.mark.parametrize("mode", ["walk_forward", "in_sample", "holdout"])
+def test_an_unchanged_ticker_reuses_its_intervals_exactly(
+    slot: ResultsSlot, monkeypatch: pytest.MonkeyPatch, mode: str
+) -> None:
+    settings = build_settings(3, mode=mode, train_days=40, retrain_every=10, min_eval_days=5)
+    prices = random_walk(160, seed=4)
+    backtest_with_store("KO", prices, settings, slot)
+    stored, _ = read_entry(slot, "KO")
+    assert stored is not None and stored.intervals is not None
+    bootstraps = count_bootstraps(monkeypatch)
+    again = backtest_with_store("KO", prices, settings, slot)
+    assert bootstraps == [], "the unchanged ticker drew its bootstrap again"
+    monkeypatch.undo()
+    full = backtest_ticker("KO", prices, settings)
+    assert json.dumps(again.metrics) == json.dumps(full.metrics)  # bit for bit, NaN included
+    assert again.daily.equals(full.daily) and again.signal == full.signal
+
+
+def test_a_new_day_draws_the_intervals_again(
+    slot: ResultsSlot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    backtest_with_store("KO", random_walk(160, seed=4), SETTINGS, slot)
+    bootstraps = count_bootstraps(monkeypatch)
+    grown = backtest_with_store("KO", random_walk(161, seed=4), SETTINGS, slot)
+    assert bootstraps == [1]
+    monkeypatch.undo()
+    full = backtest_ticker("KO", random_walk(161, seed=4), SETTINGS)
+    assert json.dumps(grown.metrics) == json.dumps(full.metrics)
+
+
+def test_one_changed_price_draws_the_intervals_again(
+    slot: ResultsSlot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+
+    prices = random_walk(160, seed=4)
+    backtest_with_store("KO", prices, SETTINGS, slot)
+    restated = prices.copy()
+    restated.iloc[100] = np.nextafter(restated.iloc[100], np.inf)
+    bootstraps = count_bootstraps(monkeypatch)
+    result = backtest_with_store("KO", restated, SETTINGS, slot)
+    assert bootstraps == [1] and result.reuse["rows_reused"] == 0
+
+
+def test_an_entry_written_without_intervals_draws_them_and_is_rewritten_with_them(
+    slot: ResultsSlot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    prices = random_walk(160, seed=4)
+    backtest_with_store("KO", prices, SETTINGS, slot)
+    table = pq.read_table(slot.path)
+    meta = json.loads(table.schema.metadata[ENTRY_KEY])
+    del meta["intervals"]
+    pq.write_table(table.replace_schema_metadata({ENTRY_KEY: json.dumps(meta)}), slot.path)
+    assert read_entry(slot, "KO")[0].intervals is None
+    bootstraps = count_bootstraps(monkeypatch)
+    result = backtest_with_store("KO", prices, SETTINGS, slot)
+    assert bootstraps == [1] and result.reuse["reason"] == "" and quarantined(slot) == []
+    assert read_entry(slot, "KO")[0].intervals is not None
+
+
+@pytest.mark.parametrize(
+    "intervals",
+    [
+        "wide",
+        {"sharpe": [0.1], "accuracy": [0.4, 0.6], "block_length": [2.0]},
+        {"sharpe": [0.1, "0.2"], "accuracy": [0.4, 0.6], "block_length": [2.0]},
+        {"sharpe": [0.1, 0.2], "accuracy": [0.4, 0.6]},
+        {"sharpe": [0.1, True], "accuracy": [0.4, 0.6], "block_length": [2.0]},
+    ],
+    ids=["not-an-object", "one-bound", "text", "no-block-length", "boolean"],
+)
+def test_malformed_stored_intervals_are_moved_aside_never_trusted(
+    slot: ResultsSlot, intervals: object
+) -> None:
+    prices = random_walk(160, seed=4)
+    backtest_with_store("KO", prices, SETTINGS, slot)
+    rewrite_meta(slot.path, intervals=intervals)
+    result = backtest_with_store("KO", prices, SETTINGS, slot)
+    assert result.reuse["reason"] == results_store.REASON_UNREADABLE
+    assert len(quarantined(slot)) == 1
+    assert json.dumps(result.metrics) == json.dumps(backtest_ticker("KO", prices, SETTINGS).metrics)
+
+
+def test_stored_intervals_round_trip_nan_exactly(slot: ResultsSlot) -> None:
+    from pipeline.statistics.bootstrap import Interval, TickerIntervals
+
+    prices = random_walk(160, seed=4)
+    backtest_with_store("KO", prices, SETTINGS, slot)
+    stored, _ = read_entry(slot, "KO")
+    odd = TickerIntervals(Interval(float("nan"), 1 / 3), Interval(0.1 + 0.2, 5e-324), 17.25)
+    results_store.write_entry(slot, results_store.replace(stored, intervals=odd))
+    back = read_entry(slot, "KO")[0].intervals
+    assert back is not None and repr(back) == repr(odd)
