@@ -304,6 +304,7 @@ def test_bench_without_any_prices_exits_1_with_one_line(tmp_path: Path) -> None:
     assert "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_an_unreachable_dask_scheduler_exits_1_with_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

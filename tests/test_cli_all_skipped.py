@@ -12,6 +12,8 @@ from pipeline.cli import EXIT_ALL_SKIPPED, EXIT_OK, EXIT_TICKER_FAILED, app, sta
 from tests.conftest import REPO_ROOT
 from tests.test_cli import csv_config, write_csv_prices
 
+pytestmark = pytest.mark.slow  # whole runs of the pipeline, about a second or more each
+
 runner = CliRunner()
 
 

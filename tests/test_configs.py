@@ -130,6 +130,7 @@ def test_init_never_writes_through_a_symlink(empty_cwd: Path) -> None:
     assert victim.read_text() == "keep\n"
 
 
+@pytest.mark.slow
 def test_relative_paths_in_a_config_start_at_the_working_directory(
     tmp_path: Path, empty_cwd: Path
 ) -> None:

@@ -160,6 +160,7 @@ LARGE = 1_000_000  # as telling for each other key, and a tenth of the parse tim
     ],
     ids=["source", "ticker", "tickers-file", "start", "key", "model", "workers", "words"],
 )
+@pytest.mark.slow
 def test_a_huge_value_gives_a_short_config_error(tmp_path: Path, toml: str) -> None:
     config = tmp_path / "huge.toml"
     size = HUGE if toml.startswith('source = "{huge}"') else LARGE

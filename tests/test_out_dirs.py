@@ -213,6 +213,7 @@ def test_out_is_refused_even_with_force(
     assert all(entry["run_id"] != LATEST_LINK for entry in history(tmp_path))
 
 
+@pytest.mark.slow
 def test_an_empty_existing_directory_is_a_fresh_run_directory(tmp_path: Path) -> None:
     out = tmp_path / "empty"
     out.mkdir()
@@ -263,6 +264,7 @@ def test_default_run_directories_are_never_shared(
     assert new_run_id("abcdef1234") != LATEST_LINK
 
 
+@pytest.mark.slow
 def test_a_real_latest_is_left_alone_with_one_warning(tmp_path: Path) -> None:
     """Today's behaviour was: the run finished, history said 0, then exit 1 and a temporary
     link left behind. Now: one warning, the exit code the run earned, history agreeing."""

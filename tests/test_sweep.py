@@ -147,6 +147,7 @@ def test_a_job_with_variants_equals_one_job_per_configuration(overrides, cached_
     assert not together[0].daily.equals(together[1].daily)
 
 
+@pytest.mark.slow
 def test_cli_sweep(overrides, tmp_path):
     args = ["sweep", "configs/demo.toml", "--grid", "features.lags=[3,6]",
             "--out", str(tmp_path / "s")]  # fmt: skip

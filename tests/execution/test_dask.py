@@ -310,6 +310,7 @@ def test_the_execution_settings_reach_the_dask_executor() -> None:
 # --- addresses that do not lead to a usable cluster --------------------------------------------
 
 
+@pytest.mark.slow
 def test_an_unreachable_scheduler_fails_fast_and_before_the_download(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

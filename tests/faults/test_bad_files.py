@@ -29,6 +29,8 @@ ALPHA_VANTAGE_LIMIT = (
     '{\n    "Note": "Thank you for using Alpha Vantage! Our standard API call frequency is '
     '5 calls per minute and 500 calls per day."\n}\n'
 )
+
+pytestmark = pytest.mark.slow  # whole runs of the pipeline, about a second or more each
 # ticker -> (file name, content; None: no file), what the reason must say
 CASES: dict[str, tuple[str | None, bytes, str]] = {
     "EMPTY": ("EMPTY.csv", b"", r"EMPTY\.csv is not a readable price table: the file is empty$"),

@@ -23,6 +23,8 @@ from tests.faults.conftest import (
     write_prices,
 )
 
+pytestmark = pytest.mark.slow  # whole runs of the pipeline, about a second or more each
+
 DATES = list(DAYS.strftime("%Y-%m-%d"))
 BAD_ROWS = {9: "nan", 20: "null", 31: "", 42: "inf", 53: "-inf"}  # row -> value written
 SHUFFLE = np.random.default_rng(5).permutation(len(DATES))

@@ -22,6 +22,8 @@ from tests.faults.conftest import (
     write_prices,
 )
 
+pytestmark = pytest.mark.slow  # whole runs of the pipeline, about a second or more each
+
 PRICES = random_walk(0)
 ISO = list(DAYS.strftime("%Y-%m-%d"))
 # ticker -> (dates, prices as written)

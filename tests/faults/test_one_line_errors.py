@@ -182,6 +182,7 @@ def test_a_full_disk_in_the_table_writer_names_the_file(
 # --- a read-only history --------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_a_read_only_history_costs_one_warning(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -22,6 +22,8 @@ from tests.faults.conftest import (
     write_prices,
 )
 
+pytestmark = pytest.mark.slow  # whole runs of the pipeline, about a second or more each
+
 JUMP_ROW = 100
 JUMP_DAY = DAYS[JUMP_ROW].date().isoformat()
 
@@ -98,7 +100,6 @@ def test_the_jump_is_in_the_data_quality_section(
     assert ticker in section
 
 
-@pytest.mark.slow
 def test_a_jump_in_real_prices_is_flagged_and_the_real_prices_are_not(
     sp500_sample: Path, tmp_path: Path
 ) -> None:

@@ -22,6 +22,8 @@ from tests.faults.conftest import (
     yahoo_frame,
 )
 
+pytestmark = pytest.mark.slow  # whole runs of the pipeline, about a second or more each
+
 RETRIES = 2
 DOWNLOAD = {
     "data.source": "yfinance",

@@ -70,6 +70,7 @@ def css_rule(css: str, selector: str) -> str:
     return " ".join(match.group(1).split())
 
 
+@pytest.mark.slow
 def test_every_table_sits_in_a_box_that_scrolls_sideways(tmp_path: Path) -> None:
     page = wide_run(tmp_path).read_text()
     parser = Parents()

@@ -57,6 +57,7 @@ def test_every_resample_has_exactly_t_days():
     assert np.all(counts == 37)
 
 
+@pytest.mark.slow
 def test_coverage_near_nominal_on_ar1_returns_with_known_sharpe():
     """95% intervals of the Sharpe ratio of AR(1) returns (phi 0.3) cover the true value in
     about 95% of samples; an i.i.d. bootstrap would under-cover here."""
