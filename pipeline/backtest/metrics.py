@@ -135,8 +135,10 @@ def sharpe_ratio(log_returns: ArrayLike) -> float:
     log_returns = _as_1d("log_returns", log_returns)
     if len(log_returns) < 2 or np.ptp(log_returns) == 0:
         return 0.0
-    ratio = np.mean(log_returns) / np.std(log_returns, ddof=1)
-    return float(ratio * math.sqrt(APPROX_BDAYS_PER_YEAR))
+    spread = np.std(log_returns, ddof=1)
+    if spread == 0:  # values apart by less than the std can resolve (subnormal differences)
+        return 0.0
+    return float(np.mean(log_returns) / spread * math.sqrt(APPROX_BDAYS_PER_YEAR))
 
 
 def max_drawdown(log_returns: ArrayLike) -> float:

@@ -130,6 +130,8 @@ def test_cum_return_cases(log_returns: list[float], expected: float) -> None:
         pytest.param([0.0, 0.0, 0.0], 0.0, id="all_zero"),
         # np.std([0.1, 0.1, 0.1], ddof=1) is 1.7e-17, which would give a Sharpe of ~1e17.
         pytest.param([0.1, 0.1, 0.1], 0.0, id="constant"),
+        # Unequal values whose std underflows to 0 (5e-324 is the smallest subnormal): not inf.
+        pytest.param([5e-324, 0.0, 0.0, 0.0], 0.0, id="subnormal_spread"),
         # mean 0.02, std sqrt(2e-4): 0.02 / sqrt(2e-4) * sqrt(252) = sqrt(2 * 252)
         pytest.param([0.01, 0.03], math.sqrt(504), id="two_values"),
         pytest.param([-0.01, -0.03], -math.sqrt(504), id="two_losses"),
