@@ -5,6 +5,12 @@ rows with a missing date or a missing or infinite price are dropped, a date give
 its last price, dates out of order are sorted. A zero or negative price cannot be repaired (its
 log return does not exist, and dropping it would hide a broken source): DataError.
 
+The rules of which rows carry a price and which dates repeat are this module's
+(`unusable_rows`, `repeated_dates`); the sources apply the same ones when they build their
+standard frames (`pipeline.data.sources.normalise`), but refuse a repeated date there, since
+which of a provider's two rows is right cannot be known. The cache only checks that a frame has
+the standard shape (`pipeline.data.cache.normalize_price_frame`): it repairs nothing.
+
 Provider errors in prices that are well formed (a one-day jump that reverts, unit errors, bad
 splits, stale prices, gaps) are found once, in the data stage, by `pipeline.data.quality`, from
 every column the source has; this module only makes the adjusted closes usable.
@@ -46,8 +52,19 @@ def clean_prices(prices: pd.Series) -> CleanPrices:
     return CleanPrices(values, tuple(warnings))
 
 
+def unusable_rows(values: np.ndarray, dates: pd.DatetimeIndex) -> np.ndarray:
+    """True for each row without a date or without a finite price: the one rule of which rows
+    carry a price, for the sources' standard frames as for the backtest's series."""
+    return ~np.isfinite(np.asarray(values, dtype=np.float64)) | np.asarray(dates.isna())
+
+
+def repeated_dates(dates: pd.DatetimeIndex) -> np.ndarray:
+    """True for each row whose date comes again later (every occurrence but the last)."""
+    return dates.duplicated(keep="last")
+
+
 def _drop_missing(prices: pd.Series, warnings: list[str]) -> pd.Series:
-    bad = ~np.isfinite(prices.to_numpy()) | prices.index.isna()
+    bad = unusable_rows(prices.to_numpy(), prices.index)
     if not bad.any():
         return prices
     warnings.append(
@@ -70,7 +87,7 @@ def _require_positive(prices: pd.Series) -> None:
 def _drop_duplicate_dates(prices: pd.Series, warnings: list[str]) -> pd.Series:
     if prices.index.is_unique:
         return prices
-    repeated = prices.index.duplicated(keep="last")
+    repeated = repeated_dates(prices.index)
     warnings.append(
         f"dropped {int(repeated.sum())} repeated dates, keeping the last price of each"
         f"{_first_date(prices.index[repeated])}"

@@ -99,3 +99,24 @@ def test_prices_must_be_indexed_by_date() -> None:
 def test_prices_must_be_numbers() -> None:
     with pytest.raises(DataError, match="prices are not numbers"):
         clean_prices(_series(["1.0", "x", "3", "4"], DAYS))
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_the_sources_and_the_backtest_keep_the_same_rows(seed: int) -> None:
+    """One rule of which rows carry a price: a source's standard frame and the backtest's
+    cleaning keep the same rows, in the same order, of the same shuffled, holed input."""
+    from pipeline.data.sources.normalise import price_frame
+
+    rng = np.random.default_rng(seed)
+    n = 40
+    dates = pd.bdate_range("2020-01-01", periods=n).to_series().sample(frac=1, random_state=seed)
+    values = 10.0 + rng.random(n)
+    holes = rng.random(n)
+    values[holes < 0.1] = np.nan
+    values[(holes >= 0.1) & (holes < 0.15)] = np.inf
+    index = pd.DatetimeIndex(dates.to_numpy())
+    index = index.where(rng.random(n) > 0.05)  # some rows without a date
+    frame = price_frame(index, {"adj_close": values}, "test.csv")
+    cleaned = clean_prices(pd.Series(values, index=index, name="adj_close"))
+    assert frame.index.equals(pd.DatetimeIndex(cleaned.prices.index).as_unit("ns"))
+    np.testing.assert_array_equal(frame["adj_close"].to_numpy(), cleaned.prices.to_numpy())

@@ -13,6 +13,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
+from pipeline.backtest.cleaning import repeated_dates, unusable_rows
 from pipeline.data.sources.base import ADJ_CLOSE, DATA_NOTES, INDEX_NAME, PRICE_COLUMNS
 from pipeline.errors import DataError
 
@@ -54,10 +55,10 @@ def price_frame(
     if "dividend" in data:
         data["dividend"] = np.nan_to_num(data["dividend"], nan=0.0)
     frame = pd.DataFrame(data, index=local_midnights(pd.DatetimeIndex(dates)))
-    priced = frame[ADJ_CLOSE].notna() & frame.index.notna()
+    priced = ~unusable_rows(frame[ADJ_CLOSE].to_numpy(), frame.index)
     notes = [*_dropped_note(frame.index[~priced], origin), *_shuffled_note(frame.index, origin)]
     frame = frame[priced].sort_index()
-    duplicated = frame.index.duplicated()
+    duplicated = repeated_dates(frame.index)
     if duplicated.any():
         first = frame.index[duplicated][0]
         raise DataError(
