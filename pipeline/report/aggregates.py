@@ -18,6 +18,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -405,16 +406,20 @@ def compute_aggregates(
 
 
 def manifest_aggregates(
-    manifest: Mapping[str, Any], daily: pd.DataFrame | None = None
+    manifest: Mapping[str, Any],
+    daily: pd.DataFrame | None = None,
+    run_dir: Path | None = None,
 ) -> Aggregates:
     """The run's figures as its manifest holds them; with `daily`, the curves the charts draw.
 
-    Raises RunDirectoryError for a manifest without them (written before they were recorded).
+    Raises RunDirectoryError for a manifest without them (written before they were recorded),
+    naming `run_dir`'s manifest when given.
     """
     recorded = manifest.get("aggregates")
     if not recorded:
+        where = "the manifest" if run_dir is None else str(Path(run_dir) / "manifest.json")
         raise RunDirectoryError(
-            "the manifest has no aggregates (an older run): run it again to draw its reports"
+            f"{where} has no aggregates (an older run): run it again to draw its reports"
         )
     cost_bps = float(recorded.get("cost_bps") or 0.0)
     curves = None if daily is None else portfolio_returns(daily, cost_bps)

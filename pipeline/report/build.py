@@ -69,6 +69,7 @@ def build_report(run_dir: Path) -> list[Path]:
     RunDirectoryError (a PipelineError) when a result file is missing.
     """
     run = read_run(Path(run_dir))
+    manifest_aggregates(run.manifest, run_dir=run.run_dir)  # one line naming the run if absent
     files = draw_report(
         run.summary, run.daily, run.manifest, run_name=run.run_dir.name, signals=run.signals
     )

@@ -257,7 +257,7 @@ def _fingerprints(manifest: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
 
 def _aggregates(run: RunFiles) -> Aggregates:
     """As the run recorded them: a comparison recomputes no figure."""
-    return manifest_aggregates(run.manifest)
+    return manifest_aggregates(run.manifest, run_dir=run.run_dir)
 
 
 def compare_runs(run_a: Path, run_b: Path) -> Comparison:

@@ -180,5 +180,19 @@ def test_a_manifest_without_aggregates_is_named_not_recomputed(make_run) -> None
     manifest = json.loads(path.read_text())
     del manifest["aggregates"]
     path.write_text(json.dumps(manifest))
-    with pytest.raises(RunDirectoryError, match="no aggregates"):
+    with pytest.raises(RunDirectoryError, match="no aggregates") as raised:
         compare_runs(run_a, run_b)
+    assert str(path) in str(raised.value), "the error does not say which run"
+
+
+def test_a_report_of_a_run_without_aggregates_names_its_manifest(make_run) -> None:
+    from pipeline.report.build import build_report
+
+    run = make_run("a")
+    path = run / "manifest.json"
+    manifest = json.loads(path.read_text())
+    del manifest["aggregates"]
+    path.write_text(json.dumps(manifest))
+    with pytest.raises(RunDirectoryError, match="no aggregates") as raised:
+        build_report(run)
+    assert str(path) in str(raised.value)
