@@ -19,6 +19,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, LogLocator, PercentFormatter
 
+from pipeline.display import printable
 from pipeline.report.aggregates import (
     SHORT_HISTORY_DAYS,
     Aggregates,
@@ -88,6 +89,13 @@ def thin(series: pd.Series, max_points: int = MAX_POINTS_PER_LINE) -> pd.Series:
     keep[::step] = True
     keep[-1] = True
     return series[keep]
+
+
+def chart_text(value: object) -> str:
+    """A name from the run's files as a chart draws it: one printable line, and every "$"
+    escaped, so that matplotlib never parses it as mathtext (an unbalanced "$\\frac{" in a
+    ticker of a tampered run would stop the drawing with a ParseException)."""
+    return printable(value, newlines=False).replace("$", r"\$")
 
 
 def _note_no_data(axes: Axes, message: str = "no ok tickers: nothing to draw") -> None:
@@ -178,7 +186,7 @@ def _label_extremes(axes: Axes, ok: pd.DataFrame, n: int = N_EXTREME_TICKERS) ->
     ranked = full_history(ok).sort_values("cum_return")
     for row in pd.concat([ranked.head(n), ranked.tail(n)]).drop_duplicates("ticker").itertuples():
         axes.annotate(
-            str(row.ticker),
+            chart_text(row.ticker),
             (row.accuracy, row.cum_return),
             xytext=(4, 3),
             textcoords="offset points",
@@ -295,7 +303,7 @@ def _plot_ticker(axes: Axes, rows: pd.DataFrame, summary_row: object, colour: st
         rows["strategy_log_return"].to_numpy(dtype="float64"),
         index=pd.to_datetime(rows["date"]),
     ).sort_index()
-    label = f"{summary_row.ticker}: {summary_row.cum_return:,.2f}x"
+    label = f"{chart_text(summary_row.ticker)}: {summary_row.cum_return:,.2f}x"
     axes.plot(thin(equity_curve(returns)), color=colour, linewidth=1.3, label=label)
 
 

@@ -20,6 +20,7 @@ from pipeline.report.charts import (
     Chart,
     _figure,
     _note_no_data,
+    chart_text,
     figure_png,
 )
 from pipeline.report.tables import Table
@@ -153,7 +154,7 @@ def sharpe_intervals(ok: pd.DataFrame) -> Figure:
         axes.set_xlabel("tickers, by Sharpe ratio" + (f" (every {step}th)" if step > 1 else ""))
         axes.set_ylabel("Sharpe ratio (annualised)")
         if len(frame) <= 40:
-            axes.set_xticks(x, frame["ticker"].astype(str), rotation=90, fontsize=7)
+            axes.set_xticks(x, frame["ticker"].map(chart_text), rotation=90, fontsize=7)
         else:
             axes.set_xticks([])
         axes.legend(loc="upper left")

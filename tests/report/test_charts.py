@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -73,3 +74,47 @@ def test_thin_keeps_the_ends_and_the_bound(length, max_points):
     assert thinned.iloc[0] == 0 and thinned.iloc[-1] == length - 1
     assert len(thinned) <= max_points + 1
     assert thinned.index.is_monotonic_increasing
+
+
+
+def long_daily(seed: int, n_days: int = 300) -> pd.DataFrame:
+    """A ticker's daily rows over more than a year, so that every chart draws its name."""
+    from tests.report.conftest import DAILY_COLUMNS
+
+    rng = np.random.default_rng(seed)
+    position = rng.choice(np.array([-1, 1], dtype=np.int8), n_days)
+    asset = rng.normal(0.0005, 0.01, n_days)
+    return pd.DataFrame(
+        {
+            "date": pd.bdate_range("2019-01-01", periods=n_days),
+            "position": position,
+            "asset_log_return": asset,
+            "strategy_log_return": position * asset,
+        }
+    )[list(DAILY_COLUMNS)]
+
+
+@pytest.mark.slow  # a whole report per case, over a second each
+@pytest.mark.parametrize(
+    "name",
+    ["$\\frac{", "A$^{$B", "$x$", "KO\x1b[31m\x07", "\u202eLTR", "tab\there"],
+    ids=["unbalanced-mathtext", "mathtext-pair", "balanced-math", "escape", "bidi", "tab"],
+)
+def test_a_tampered_ticker_name_is_drawn_as_plain_text(tmp_path, name: str) -> None:
+    """A run directory's ticker names are outside text: they never reach mathtext, and no
+    control character reaches a glyph lookup (matplotlib would warn "Glyph missing")."""
+    import warnings
+
+    from pipeline.report.build import build_report
+    from tests.report.conftest import OK_ROWS, ok_result, write_run
+
+    intervals = {"sharpe_lo": -0.5, "sharpe_hi": 1.5, "accuracy_lo": 0.45, "accuracy_hi": 0.6}
+    results = [
+        ok_result(ticker, {**OK_ROWS[row], **intervals, "n_days": 300}, long_daily(seed))
+        for seed, (ticker, row) in enumerate([(name, "AAA"), ("BBB", "BBB"), ("CCC", "CCC")])
+    ]
+    run = write_run(tmp_path / "run", results)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        written = build_report(run)
+    assert sum(path.suffix == ".png" for path in written) >= 5
