@@ -184,10 +184,11 @@ class CrashProofPool:
             return
         keep_main_out_of_workers()
         count = self.stats.workers if workers is None else min(workers, self.stats.workers)
+        # Before the check below: an import that started a thread would make the fork unsafe.
+        preload_task_imports()
         direct = direct_fork_context()
         if direct is not None:
             self.stats.start_method = "fork"
-            preload_task_imports()
         try:
             self._workers = [self._spawn(direct) for _ in range(max(1, count))]
         except BaseException:
