@@ -93,7 +93,8 @@ def backtest_resuming(
     known = stored.intervals_for(cleaned.prices) if resume is not None and stored else None
     result = _ok_result(ticker, design, evaluation, settings, warnings, known)
     result = replace(result, reuse=_reuse_note(evaluation, resume, why))
-    return result, _to_store(ticker, cleaned.prices, design, evaluation, stored, result)
+    intervals = intervals_of(result.metrics)
+    return result, _to_store(ticker, cleaned.prices, design, evaluation, stored, intervals)
 
 
 def _reuse_note(evaluation: Evaluation, resume: Resume | None, why: str) -> dict[str, Any]:
@@ -113,7 +114,7 @@ def _to_store(
     design: Design,
     evaluation: Evaluation,
     stored: StoredRows | None,
-    result: TickerResult,
+    intervals: TickerIntervals,
 ) -> StoredRows | None:
     if evaluation.predictions is None or design.as_of is None:
         return None
@@ -127,7 +128,7 @@ def _to_store(
         predictions=evaluation.predictions,
         row_dates=row_dates.as_unit("ns").to_numpy(),
         one_class=evaluation.one_class,
-        intervals=intervals_of(result.metrics),
+        intervals=intervals,
     )
 
 

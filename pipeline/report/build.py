@@ -36,13 +36,15 @@ def draw_report(
     *,
     run_name: str,
     signals: pd.DataFrame | None = None,
+    run_dir: Path | None = None,
 ) -> dict[str, bytes]:
     """report.html, report.md and the PNG charts of a run: file name -> content, charts first.
 
     `signals` (the next-session positions) opens the report; without it there is no such
-    section, as in a run directory written before signals existed."""
+    section, as in a run directory written before signals existed. `run_dir`, when the run is
+    read from one, is named in the error of a manifest without aggregates."""
     run = RunFiles(Path(run_name), summary, daily, dict(manifest), signals)
-    aggregates = manifest_aggregates(manifest, daily)
+    aggregates = manifest_aggregates(manifest, daily, run_dir)
     charts = render_charts(summary, daily, aggregates) + statistics_charts(summary, manifest)
     files = {chart.file_name: chart.png for chart in charts}
     files[REPORT_MD] = render_markdown(run, aggregates, charts).encode("utf-8")
@@ -69,8 +71,12 @@ def build_report(run_dir: Path) -> list[Path]:
     RunDirectoryError (a PipelineError) when a result file is missing.
     """
     run = read_run(Path(run_dir))
-    manifest_aggregates(run.manifest, run_dir=run.run_dir)  # one line naming the run if absent
     files = draw_report(
-        run.summary, run.daily, run.manifest, run_name=run.run_dir.name, signals=run.signals
+        run.summary,
+        run.daily,
+        run.manifest,
+        run_name=run.run_dir.name,
+        signals=run.signals,
+        run_dir=run.run_dir,
     )
     return write_report(run.run_dir, files)
