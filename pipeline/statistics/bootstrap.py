@@ -68,6 +68,27 @@ def optimal_block_length(values: ArrayLike) -> float:
 CHUNK_SAMPLES = 50
 
 
+class _Scratch:
+    """Arrays reused from one chunk of resamples to the next, by name.
+
+    Why by hand: a chunk's temporaries are megabytes, and malloc returns blocks that large to
+    the system when they are freed, so each fresh one was paid again in page faults: 4x the
+    arithmetic of a 20-year series (benchmarks/bench_statistics.py). numpy has no pool for
+    them; `out=` into these views keeps every value and every draw the same.
+    """
+
+    def __init__(self) -> None:
+        self._arrays: dict[tuple[str, np.dtype], NDArray] = {}
+
+    def get(self, name: str, shape: tuple[int, int], dtype: type) -> NDArray:
+        key = (name, np.dtype(dtype))
+        size = shape[0] * shape[1]
+        flat = self._arrays.get(key)
+        if flat is None or flat.size < size:
+            flat = self._arrays[key] = np.empty(size, dtype=dtype)
+        return flat[:size].reshape(shape)
+
+
 def block_sums(
     series: NDArray[np.float64], block_length: float, n_samples: int, rng: np.random.Generator
 ) -> NDArray[np.float64]:
@@ -85,17 +106,25 @@ def block_sums(
     if not one_day_blocks:
         columns = [np.concatenate([[0.0], np.cumsum(np.concatenate([c, c]))]) for c in columns]
     totals = np.empty((n_samples, len(columns)), dtype=columns[0].dtype)
+    scratch = _Scratch()
     for first in range(0, n_samples, CHUNK_SAMPLES):
         count = min(CHUNK_SAMPLES, n_samples - first)
         rows = slice(first, first + count)
         if one_day_blocks:
             days = rng.integers(0, n_days, size=(count, n_days), dtype=np.int32)
             for number, column in enumerate(columns):
-                totals[rows, number] = np.take(column, days).sum(axis=1)
+                gathered = scratch.get("gathered", days.shape, column.dtype)
+                # mode="clip": every index is in range, and "raise" would buffer `out`.
+                np.take(column, days, mode="clip", out=gathered)
+                totals[rows, number] = gathered.sum(axis=1)
             continue
-        starts, stops = _block_bounds(n_days, block_length, count, rng)
+        starts, stops = _block_bounds(n_days, block_length, count, rng, scratch)
         for number, prefix in enumerate(columns):
-            totals[rows, number] = (np.take(prefix, stops) - np.take(prefix, starts)).sum(axis=1)
+            at_stops = scratch.get("at_stops", stops.shape, prefix.dtype)
+            at_starts = scratch.get("at_starts", starts.shape, prefix.dtype)
+            np.take(prefix, stops, mode="clip", out=at_stops)
+            np.take(prefix, starts, mode="clip", out=at_starts)
+            totals[rows, number] = np.subtract(at_stops, at_starts, out=at_stops).sum(axis=1)
     return _unpaired(totals, width)
 
 
@@ -121,42 +150,52 @@ def _unpaired(totals: NDArray, width: int) -> NDArray[np.float64]:
 
 
 def _block_bounds(
-    n_days: int, block_length: float, count: int, rng: np.random.Generator
+    n_days: int, block_length: float, count: int, rng: np.random.Generator, scratch: _Scratch
 ) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
     """(starts, stops) of the blocks of `count` resamples, rows of equal width; a block past
-    the T-th day has stop == start (it adds nothing)."""
+    the T-th day has stop == start (it adds nothing). `stops` is a view into `scratch`."""
     p_new = 1.0 / block_length
     expected = n_days * p_new
     spread = math.sqrt(expected)
     width = int(expected + 3 * spread + 16)
-    ends = np.cumsum(_geometric(p_new, (count, width), n_days, rng), axis=1, dtype=np.int32)
+    ends = _geometric(p_new, (count, width), n_days, rng, scratch)
+    np.cumsum(ends, axis=1, dtype=np.int32, out=ends)
     while np.any(ends[:, -1] < n_days):  # too few blocks for some resample: draw more
         extra = (count, int(4 * spread + 16))
-        more = np.cumsum(_geometric(p_new, extra, n_days, rng), axis=1, dtype=np.int32)
+        more = np.cumsum(_geometric(p_new, extra, n_days, rng, _Scratch()), axis=1, dtype=np.int32)
         ends = np.concatenate([ends, ends[:, -1:] + more], axis=1)
     # Blocks crossing the T-th day are cut there; blocks after it become empty.
     np.minimum(ends, n_days, out=ends)
-    lengths = np.diff(ends, axis=1, prepend=np.int32(0))
+    stops = scratch.get("lengths", ends.shape, np.int32)  # the lengths, then the stops
+    stops[:, 0] = ends[:, 0]
+    np.subtract(ends[:, 1:], ends[:, :-1], out=stops[:, 1:])
     starts = rng.integers(0, n_days, size=ends.shape, dtype=np.int32)
-    return starts, starts + lengths
+    return starts, np.add(starts, stops, out=stops)
 
 
 def _geometric(
-    p_new: float, shape: tuple[int, int], n_days: int, rng: np.random.Generator
+    p_new: float, shape: tuple[int, int], n_days: int, rng: np.random.Generator, scratch: _Scratch
 ) -> NDArray[np.int32]:
-    """Geometric lengths on 1, 2, ... with P(L > k) = (1 - p)^k, capped at `n_days`.
+    """Geometric lengths on 1, 2, ... with P(L > k) = (1 - p)^k, capped at `n_days`; a view
+    into `scratch`.
 
     From float32 exponentials: several times faster than Generator.geometric, and a length
     over T days is cut to T anyway.
     """
+    lengths = scratch.get("geometric", shape, np.int32)
     if p_new >= 1.0:
-        return np.ones(shape, dtype=np.int32)
+        lengths.fill(1)
+        return lengths
     # floor(E / -ln(1 - p)) + 1 for E ~ Exp(1) is geometric: P(L > k) = P(E >= -k ln(1 - p)).
     scale = np.float32(-1.0 / math.log1p(-p_new))
-    lengths = rng.standard_exponential(shape, dtype=np.float32)
-    lengths *= scale
-    np.minimum(lengths, np.float32(n_days), out=lengths)
-    return lengths.astype(np.int32) + 1
+    draws = rng.standard_exponential(
+        dtype=np.float32, out=scratch.get("exponentials", shape, np.float32)
+    )
+    draws *= scale
+    np.minimum(draws, np.float32(n_days), out=draws)
+    np.copyto(lengths, draws, casting="unsafe")  # truncates, as astype(np.int32) does
+    lengths += 1
+    return lengths
 
 
 def sharpe_from_sums(
