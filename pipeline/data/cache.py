@@ -38,6 +38,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.data.dates import between
+from pipeline.data.quality import Bars
 from pipeline.data.sources.base import ADJ_CLOSE, INDEX_NAME, PRICE_COLUMNS
 from pipeline.errors import CacheLockedError, ConfigError, DataError, OutputError, UnsafePathError
 from pipeline.safe_io import (
@@ -119,6 +120,22 @@ class CachedPrices:
     def frame(self) -> pd.DataFrame:
         return normalize_price_frame(self.table.to_pandas())
 
+    def bars(self, start: date, end: date) -> Bars:
+        """The rows from `start` to `end` (both inclusive) as the data-quality checks read
+        them, straight from the table: a cache hit builds no DataFrame. ValueError for what
+        `normalize_price_frame` would refuse in `frame`."""
+        _check_stored_columns(self.table)
+        dates = self.dates
+        first = int(np.searchsorted(dates, np.datetime64(start, "ns"), side="left"))
+        stop = int(np.searchsorted(dates, np.datetime64(end, "ns"), side="right"))
+        rows = self.table.slice(first, stop - first)
+        names = [name for name in PRICE_COLUMNS if name in rows.column_names]
+        columns = {
+            name: np.asarray(rows.column(name).to_numpy(), dtype=np.float64) for name in names
+        }
+        index = pd.DatetimeIndex(dates[first:stop], name=INDEX_NAME).as_unit(_INDEX_UNIT)
+        return Bars(index, columns)
+
     @property
     def dates(self) -> np.ndarray:
         """The trading days as datetime64 values, ascending."""
@@ -184,6 +201,32 @@ def normalize_price_frame(frame: pd.DataFrame) -> pd.DataFrame:
         raise ValueError(f"price columns must be numeric; not numeric: {non_numeric}")
     stored_index = pd.DatetimeIndex(index.as_unit(_INDEX_UNIT), freq=None, name=INDEX_NAME)
     return frame[columns].astype("float64").set_axis(stored_index)
+
+
+def _check_stored_columns(table: pa.Table) -> None:
+    """What `normalize_price_frame` refuses, checked on the table: other columns, text prices,
+    a time zone, times of day (order and uniqueness are `_check_table`'s)."""
+    columns = [name for name in table.column_names if name != INDEX_NAME]
+    unknown = [name for name in columns if name not in PRICE_COLUMNS]
+    if unknown:
+        raise ValueError(
+            f"columns must include {ADJ_CLOSE!r} and be among {list(PRICE_COLUMNS)}; "
+            f"got {columns}"
+        )
+    non_numeric = [
+        name
+        for name in columns
+        if not (pa.types.is_floating(table.schema.field(name).type)
+                or pa.types.is_integer(table.schema.field(name).type))
+    ]  # fmt: skip
+    if non_numeric:
+        raise ValueError(f"price columns must be numeric; not numeric: {non_numeric}")
+    kind = table.schema.field(INDEX_NAME).type
+    if pa.types.is_timestamp(kind) and kind.tz is not None:
+        raise ValueError(f"index must be tz-naive, got tz={kind.tz}")
+    dates = table.column(INDEX_NAME).to_numpy()
+    if not (dates == dates.astype("datetime64[D]")).all():
+        raise ValueError("dates must be at midnight (one row per trading day)")
 
 
 def _try_flock(fd: int) -> bool:

@@ -39,7 +39,7 @@ from pipeline.config import DataConfig, DownloadConfig
 from pipeline.data.cache import CacheMeta, PriceCache, meta_for_frame, normalize_price_frame
 from pipeline.data.dates import between
 from pipeline.data.dead_symbols import DEAD_FILE, DeadSymbols
-from pipeline.data.quality import Finding, detect, repairs_of, summarise
+from pipeline.data.quality import Bars, Finding, detect, repairs_of, summarise
 from pipeline.data.refresh import (
     FetchPlan,
     covered_range,
@@ -501,7 +501,7 @@ def _download_ticker(stage: _Stage, task: _TickerTask) -> tuple[TickerDownload, 
         assert cached is not None, plan
         outcome = _succeeded(stage, task, "hit", plan.reason, cached.dates, cached.path)
         outcome = replace(outcome, warnings=cached.notes)
-        return _assessed(stage, outcome, cached.frame), None
+        return _assessed(stage, outcome, cached.bars(stage.start, stage.end)), None
     try:
         frame, notes = _fetch(stage, task, plan)
     except UnknownSymbolError as exc:
@@ -531,15 +531,16 @@ def _download_ticker(stage: _Stage, task: _TickerTask) -> tuple[TickerDownload, 
         fetched_at=fetched_at,
     )
     outcome = _succeeded(stage, task, status, plan.reason, frame.index.to_numpy(), None)
-    outcome = _assessed(stage, replace(outcome, warnings=notes), frame)
+    requested = Bars.of_frame(between(frame, stage.start, stage.end))
+    outcome = _assessed(stage, replace(outcome, warnings=notes), requested)
     return outcome, (frame, new_meta, notes)
 
 
-def _assessed(stage: _Stage, outcome: TickerDownload, frame: pd.DataFrame) -> TickerDownload:
-    """`outcome` with the provider errors found in its requested rows, handled per policy."""
+def _assessed(stage: _Stage, outcome: TickerDownload, requested: Bars) -> TickerDownload:
+    """`outcome` with the provider errors found in its `requested` rows, handled per policy."""
     if not outcome.ok:
         return outcome
-    findings = detect(between(frame, stage.start, stage.end))
+    findings = detect(requested)
     if not findings:
         return outcome
     notes = [finding.describe() for finding in findings]

@@ -34,7 +34,7 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from pipeline.data.sources.base import ADJ_CLOSE
+from pipeline.data.sources.base import ADJ_CLOSE, PRICE_COLUMNS
 
 Kind = Literal["unit", "split", "dividend", "jump", "stale", "gap"]
 KIND_LABELS: dict[Kind, str] = {
@@ -146,23 +146,60 @@ class Finding:
         return f"{self.label}: {self.detail}"
 
 
-def detect(frame: pd.DataFrame) -> tuple[Finding, ...]:
+@dataclass(frozen=True, slots=True)
+class Bars:
+    """A price frame's columns as float64 arrays on its dates: what the checks read.
+
+    Why not the frame itself: indexing a DataFrame by column and row costs more than the
+    checks on 20 years of prices, and a warm run checks every cached ticker; and a cache hit
+    can build these straight from its Arrow table, with no DataFrame at all.
+    """
+
+    dates: pd.DatetimeIndex
+    columns: dict[str, np.ndarray]
+
+    @classmethod
+    def of_frame(cls, frame: pd.DataFrame) -> Bars:
+        """The `sources.base` columns of `frame` (others are not read)."""
+        names = [name for name in PRICE_COLUMNS if name in frame.columns]
+        columns = {name: frame[name].to_numpy(dtype="float64") for name in names}
+        return cls(pd.DatetimeIndex(frame.index), columns)
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.columns
+
+    def __getitem__(self, name: str) -> np.ndarray:
+        return self.columns[name]
+
+    def __len__(self) -> int:
+        return len(self.dates)
+
+    def where(self, rows: np.ndarray) -> Bars:
+        """The rows where the boolean array `rows` is true."""
+        if rows.all():
+            return self
+        return Bars(self.dates[rows], {name: values[rows] for name, values in self.columns.items()})
+
+
+def detect(frame: pd.DataFrame | Bars) -> tuple[Finding, ...]:
     """Every suspected provider error in `frame`, in date order.
 
-    `frame` is a price frame of the `sources.base` shape, sorted by date; rows without a
-    positive adjusted close are ignored (cleaning refuses them).
+    `frame` is a price frame of the `sources.base` shape (or its `Bars`), sorted by date; rows
+    without a positive adjusted close are ignored (cleaning refuses them).
     """
-    frame = frame[np.isfinite(frame[ADJ_CLOSE]) & (frame[ADJ_CLOSE] > 0)]
-    if len(frame) < 3:
+    bars = frame if isinstance(frame, Bars) else Bars.of_frame(frame)
+    adj = bars[ADJ_CLOSE]
+    bars = bars.where(np.isfinite(adj) & (adj > 0))
+    if len(bars) < 3:
         return ()
-    dates = frame.index
-    log_adj = np.log(frame[ADJ_CLOSE].to_numpy(dtype="float64"))
+    dates = bars.dates
+    log_adj = np.log(bars[ADJ_CLOSE])
     returns = np.diff(log_adj)
-    jumps, taken = _jump_findings(frame, dates, returns)
+    jumps, taken = _jump_findings(bars, dates, returns)
     findings = [
         *jumps,
-        *_dividend_findings(frame, skip=taken),
-        *_stale_findings(frame),
+        *_dividend_findings(bars, skip=taken),
+        *_stale_findings(bars),
         *_gap_findings(dates),
     ]
     return tuple(sorted(findings, key=lambda finding: (finding.first, finding.kind)))
@@ -191,7 +228,7 @@ def repairs_of(findings: Iterable[Finding]) -> tuple[tuple[date, date, float], .
 
 
 def _jump_findings(
-    frame: pd.DataFrame, dates: pd.DatetimeIndex, returns: np.ndarray
+    bars: Bars, dates: pd.DatetimeIndex, returns: np.ndarray
 ) -> tuple[list[Finding], set[date]]:
     """Big moves of the adjusted close, classified, and the days of the moves they explain.
 
@@ -205,7 +242,7 @@ def _jump_findings(
         found = (
             _unit_error(dates, returns, t)
             or _one_day_jump(dates, returns, t)
-            or _split_error(frame, dates, returns, t, sigma)
+            or _split_error(bars, dates, returns, t, sigma)
         )
         if found is not None:
             finding, consumed = found
@@ -271,23 +308,23 @@ def _nearest_split(move: float) -> float | None:
 
 
 def _split_error(
-    frame: pd.DataFrame,
+    bars: Bars,
     dates: pd.DatetimeIndex,
     returns: np.ndarray,
     t: int,
     sigma: np.ndarray,
 ) -> tuple[Finding, set[int]] | None:
-    factor = _nearest_split(float(returns[t])) or _nearest_split(_adjusted_gap(frame, t + 1))
+    factor = _nearest_split(float(returns[t])) or _nearest_split(_adjusted_gap(bars, t + 1))
     if factor is None:
         return None
-    recorded = _split_recorded(frame, t + 1, factor) or _adjustment_moved(frame, t + 1, factor)
+    recorded = _split_recorded(bars, t + 1, factor) or _adjustment_moved(bars, t + 1, factor)
     back = _return_of(returns, t, math.log(factor), SPLIT_LOG_TOLERANCE)
     if back == t + 1:
         return None  # one day and back: the one-day jump it is
     if back is not None and not recorded:
-        recorded = _adjustment_moved(frame, back + 1, 1.0 / factor)
-    calm = _looks_like_a_split(frame, returns, t, until=back) and (
-        back is None or _looks_like_a_split(frame, returns, back, usual_until=t)
+        recorded = _adjustment_moved(bars, back + 1, 1.0 / factor)
+    calm = _looks_like_a_split(bars, returns, t, until=back) and (
+        back is None or _looks_like_a_split(bars, returns, back, usual_until=t)
     )
     if not (recorded or calm):
         return None  # a real crash or rally that happens to land near a split ratio
@@ -312,39 +349,39 @@ def _split_error(
     return finding, {t}
 
 
-def _adjusted_gap(frame: pd.DataFrame, row: int) -> float:
+def _adjusted_gap(bars: Bars, row: int) -> float:
     """The adjusted move from the previous close to this open (log), NaN without opens.
 
     The day's trading rides on a close-to-close move; the overnight gap carries a split error
     with far less of it."""
-    if "open" not in frame.columns or "close" not in frame.columns or row == 0:
+    if "open" not in bars or "close" not in bars or row == 0:
         return math.nan
-    open_, close = frame["open"].iloc[row], frame["close"].iloc[row]
-    adjusted_open = open_ * frame[ADJ_CLOSE].iloc[row] / close
-    return float(np.log(adjusted_open / frame[ADJ_CLOSE].iloc[row - 1]))
+    open_, close = bars["open"][row], bars["close"][row]
+    adjusted_open = open_ * bars[ADJ_CLOSE][row] / close
+    return float(np.log(adjusted_open / bars[ADJ_CLOSE][row - 1]))
 
 
-def _adjustment_moved(frame: pd.DataFrame, row: int, factor: float) -> bool:
+def _adjustment_moved(bars: Bars, row: int, factor: float) -> bool:
     """The adjusted close moves by `factor` against the unadjusted close: the adjustment itself
     jumps, not the price (a split adjusted on the wrong day)."""
-    if "close" not in frame.columns or row == 0:
+    if "close" not in bars or row == 0:
         return False
-    adj, close = frame[ADJ_CLOSE].to_numpy("float64"), frame["close"].to_numpy("float64")
+    adj, close = bars[ADJ_CLOSE], bars["close"]
     step = math.log(adj[row] / close[row]) - math.log(adj[row - 1] / close[row - 1])
     return abs(step - math.log(factor)) <= SPLIT_LOG_TOLERANCE
 
 
-def _split_recorded(frame: pd.DataFrame, row: int, factor: float) -> bool:
+def _split_recorded(bars: Bars, row: int, factor: float) -> bool:
     """The source's split column records a split of this ratio within a session of `row`."""
-    if "split" not in frame.columns:
+    if "split" not in bars:
         return False
-    window = frame["split"].to_numpy()[max(0, row - 1) : row + 2]
+    window = bars["split"][max(0, row - 1) : row + 2]
     # An unadjusted 2:1 split halves the price: the move is 1/ratio.
     return bool(np.any(np.abs(np.log(np.maximum(window, 1e-12)) + math.log(factor)) < 0.01))
 
 
 def _looks_like_a_split(
-    frame: pd.DataFrame,
+    bars: Bars,
     returns: np.ndarray,
     t: int,
     until: int | None = None,
@@ -364,14 +401,14 @@ def _looks_like_a_split(
         return False
     row = t + 1
     window = slice(max(0, base + 1 - SURGE_BASE_SESSIONS), base + 1)
-    has_bars = {"high", "low"} <= set(frame.columns)
+    has_bars = {"high", "low"} <= set(bars.columns)
     if has_bars:
-        ranges = np.log(frame["high"].to_numpy(dtype="float64") / frame["low"].to_numpy("float64"))
+        ranges = np.log(bars["high"] / bars["low"])
         usual = np.nanmedian(ranges[window]) if row > 0 else np.nan
         if np.isfinite(usual) and ranges[row] > SPLIT_MAX_RANGE_SURGE * max(usual, 1e-4):
             return False
-    if "volume" in frame.columns:
-        volume = frame["volume"].to_numpy(dtype="float64")
+    if "volume" in bars:
+        volume = bars["volume"]
         usual = np.nanmedian(volume[window]) if row > 0 else np.nan
         ratio = math.exp(move)  # an unadjusted split multiplies the share volume by its ratio
         surge = SPLIT_MAX_VOLUME_SURGE * ratio * usual
@@ -413,16 +450,16 @@ def _one_day_jump(
 # --- dividend adjustment ----------------------------------------------------------------------
 
 
-def _dividend_findings(frame: pd.DataFrame, skip: set[date]) -> list[Finding]:
+def _dividend_findings(bars: Bars, skip: set[date]) -> list[Finding]:
     """Steps of log(adj_close / close) that the day's dividend and split do not explain."""
-    if "close" not in frame.columns:
+    if "close" not in bars:
         return []
-    close = frame["close"].to_numpy(dtype="float64")
-    adj = frame[ADJ_CLOSE].to_numpy(dtype="float64")
+    close = bars["close"]
+    adj = bars[ADJ_CLOSE]
     usable = np.isfinite(close) & (close > 0)
     if usable.sum() < 2 * DIVIDEND_LEVEL_SESSIONS:
         return []
-    sub = frame[usable]
+    sub = bars.where(usable)
     close, adj = close[usable], adj[usable]
     level = np.log(adj / close)
     steps = np.diff(level)
@@ -440,7 +477,7 @@ def _dividend_findings(frame: pd.DataFrame, skip: set[date]) -> list[Finding]:
     findings = []
     n = DIVIDEND_LEVEL_SESSIONS
     for t in candidates:
-        day = sub.index[t + 1].date()
+        day = sub.dates[t + 1].date()
         if day in skip:
             continue
         # The step between the median levels either side, so one badly rounded price is no step.
@@ -471,7 +508,7 @@ def _unusual_move(returns: np.ndarray, t: int) -> bool:
 
 
 def _expected_steps(
-    frame: pd.DataFrame, close: np.ndarray, steps: np.ndarray
+    bars: Bars, close: np.ndarray, steps: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """The step of log(adj/close) into each day that its dividend and split explain.
 
@@ -481,8 +518,8 @@ def _expected_steps(
     """
     n = len(close)
     split_step = np.zeros(n - 1)
-    if "split" in frame.columns:
-        splits = frame["split"].to_numpy(dtype="float64")[1:]
+    if "split" in bars:
+        splits = bars["split"][1:]
         split_step = np.log(np.where(np.isfinite(splits) & (splits > 0), splits, 1.0))
     else:
         # No split column: a step by a split ratio while the close moves by about its inverse
@@ -493,9 +530,9 @@ def _expected_steps(
             exact = factor is not None and abs(steps[t] + math.log(factor)) <= 0.02
             if exact and abs(moves[t] + steps[t]) <= REVERT_LOG_TOLERANCE:
                 split_step[t] = steps[t]
-    if "dividend" not in frame.columns:
+    if "dividend" not in bars:
         return split_step, split_step
-    dividend = np.nan_to_num(frame["dividend"].to_numpy(dtype="float64")[1:], nan=0.0)
+    dividend = np.nan_to_num(bars["dividend"][1:], nan=0.0)
     dividend = np.maximum(dividend, 0.0)
     share = np.clip(dividend / close[:-1], 0.0, 0.99)
     scaled = -np.log1p(-share)
@@ -503,16 +540,16 @@ def _expected_steps(
     return split_step + scaled, split_step + additive
 
 
-def _dividend_finding(frame: pd.DataFrame, t: int, step: float, low: float, day: date) -> Finding:
-    dividend = float(frame["dividend"].iloc[t + 1]) if "dividend" in frame.columns else 0.0
+def _dividend_finding(bars: Bars, t: int, step: float, low: float, day: date) -> Finding:
+    dividend = float(bars["dividend"][t + 1]) if "dividend" in bars else 0.0
     explained = (
         f"a dividend of {dividend:g} explains {math.expm1(low):+.1%}"
         if dividend > 0
         else "no dividend that day"
-        if "dividend" in frame.columns
+        if "dividend" in bars
         else "more than any dividend could explain"
     )
-    before = frame.index[t].date()
+    before = bars.dates[t].date()
     detail = (
         f"on {day} the adjusted close moves {math.expm1(step):+.1%} against the close "
         f"({explained}): the history up to {before} is scaled by "
@@ -524,14 +561,13 @@ def _dividend_finding(frame: pd.DataFrame, t: int, step: float, low: float, day:
 # --- stale prices and gaps ------------------------------------------------------------------
 
 
-def _stale_findings(frame: pd.DataFrame) -> list[Finding]:
+def _stale_findings(bars: Bars) -> list[Finding]:
     """Runs of sessions that repeat the previous close (the bar flat or repeated with it)."""
-    column = "close" if "close" in frame.columns else ADJ_CLOSE
-    values = frame[column].to_numpy(dtype="float64")
+    column = "close" if "close" in bars else ADJ_CLOSE
+    values = bars[column]
     repeated = np.concatenate(([False], values[1:] == values[:-1]))
-    bars = [name for name in ("open", "high", "low", "volume") if name in frame.columns]
-    if bars:
-        repeated &= _bar_is_stale(frame, values)
+    if any(name in bars for name in ("open", "high", "low", "volume")):
+        repeated &= _bar_is_stale(bars, values)
         minimum = STALE_MIN_SESSIONS
     else:
         minimum = STALE_MIN_SESSIONS_CLOSE_ONLY
@@ -540,26 +576,26 @@ def _stale_findings(frame: pd.DataFrame) -> list[Finding]:
         sessions = stop - start
         if sessions < minimum:
             continue
-        first, last = frame.index[start].date(), frame.index[stop - 1].date()
+        first, last = bars.dates[start].date(), bars.dates[stop - 1].date()
         detail = (
             f"the close stays {values[start]:g} for {_sessions(sessions)} after "
-            f"{frame.index[start - 1].date()}, {first}..{last} (a feed that stopped?)"
+            f"{bars.dates[start - 1].date()}, {first}..{last} (a feed that stopped?)"
         )
         findings.append(Finding("stale", first, last, float(sessions), detail))
     return findings
 
 
-def _bar_is_stale(frame: pd.DataFrame, close: np.ndarray) -> np.ndarray:
+def _bar_is_stale(bars: Bars, close: np.ndarray) -> np.ndarray:
     """Per session: flat (open = high = low = close), no volume, or the previous bar again."""
     stale = np.zeros(len(close), dtype=bool)
-    prices = [name for name in ("open", "high", "low") if name in frame.columns]
+    prices = [name for name in ("open", "high", "low") if name in bars]
     if prices:
-        bar = frame[prices].to_numpy(dtype="float64")
+        bar = np.column_stack([bars[name] for name in prices])
         stale |= np.all(bar == close[:, None], axis=1)
         again = np.concatenate(([False], np.all(bar[1:] == bar[:-1], axis=1)))
         stale |= again
-    if "volume" in frame.columns:
-        volume = frame["volume"].to_numpy(dtype="float64")
+    if "volume" in bars:
+        volume = bars["volume"]
         stale |= volume == 0
         stale |= np.concatenate(([False], volume[1:] == volume[:-1]))
     return stale
