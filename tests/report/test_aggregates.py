@@ -19,6 +19,7 @@ from pipeline.report.aggregates import (
     drawdown_curve,
     group_reasons,
     portfolio_returns,
+    position_changes,
     reason_kind,
 )
 from tests.report.conftest import (
@@ -200,6 +201,37 @@ def test_portfolio_ignores_row_order(tables):
     pd.testing.assert_frame_equal(
         compute_aggregates(summary, shuffled, cost_bps=10.0).curves, expected
     )
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    lengths=st.lists(st.integers(1, 12), min_size=1, max_size=5),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_position_changes_of_a_run_s_layout_equal_those_of_any_order(lengths, seed):
+    """A run's daily rows (each ticker's together, in date order) take a path without the sort;
+    it must give exactly what the sorted path gives for the same rows in any order."""
+    rng = np.random.default_rng(seed)
+    frames = [
+        pd.DataFrame({
+            "ticker": f"T{number}",
+            "date": pd.bdate_range("2020-01-01", periods=length) + pd.offsets.BDay(number),
+            "position": rng.choice([-1, 0, 1], length).astype("int8"),
+        })
+        for number, length in enumerate(lengths)
+    ]  # fmt: skip
+    daily = pd.concat(frames, ignore_index=True)
+    daily["ticker"] = daily["ticker"].astype("category")
+    shuffled = daily.sample(frac=1.0, random_state=seed % 2**31)
+    in_run_order = position_changes(daily)
+    assert in_run_order.equals(position_changes(shuffled).reindex(daily.index))
+    first_rows = daily.groupby("ticker", observed=True).head(1).index
+    assert (in_run_order[first_rows] == daily["position"][first_rows].abs()).all()
+    curves = portfolio_returns(daily.assign(asset_log_return=0.01, strategy_log_return=0.01), 5.0)
+    again = portfolio_returns(
+        shuffled.assign(asset_log_return=0.01, strategy_log_return=0.01), 5.0
+    )
+    pd.testing.assert_frame_equal(curves, again, check_exact=False, rtol=1e-12)
 
 
 def test_nan_return_propagates_into_that_day(tables):
