@@ -33,12 +33,12 @@ def majority_positions(targets: NDArray, refits: Sequence[tuple[slice, slice]]) 
     if not refits or not len(classes):
         return np.zeros(0, dtype=np.int8)
     running = np.vstack([np.zeros(len(classes)), np.cumsum(targets[:, None] == classes, axis=0)])
-    blocks = []
-    for train, predict in refits:
-        counts = running[train.stop] - running[train.start]
-        winner = int(classes[counts == counts.max()].max())
-        blocks.append(np.full(predict.stop - predict.start, winner, dtype=np.int8))
-    return np.concatenate(blocks)
+    bounds = np.array([(t.start, t.stop, p.start, p.stop) for t, p in refits], dtype=np.intp)
+    counts = running[bounds[:, 1]] - running[bounds[:, 0]]  # one row of class counts per refit
+    # The largest class among the most common (classes ascend): the last column at the max.
+    at_max = counts == counts.max(axis=1, keepdims=True)
+    winners = classes[len(classes) - 1 - np.argmax(at_max[:, ::-1], axis=1)]
+    return np.repeat(winners.astype(np.int8), bounds[:, 3] - bounds[:, 2])
 
 
 def baseline_positions(today_signs: NDArray, majority: NDArray) -> dict[str, NDArray]:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from pipeline.statistics.baselines import (
     baseline_positions,
@@ -49,3 +51,31 @@ def test_best_baseline_and_edge():
     assert best_baseline(values) == "long"  # ties in the listed order
     assert edge(0.5, values) == pytest.approx(0.2)
     assert np.isnan(edge(0.5, dict.fromkeys(values, float("nan"))))
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    targets=st.lists(st.sampled_from([-1, 0, 1]), min_size=30, max_size=120),
+    train_days=st.integers(5, 20),
+    retrain_every=st.integers(1, 9),
+    rolling=st.booleans(),
+)
+def test_majority_positions_equal_the_definition_per_refit(
+    targets, train_days, retrain_every, rolling
+):
+    """Each predicted row's position is the most common class of its model's training rows,
+    ties to the largest, counted directly on each window."""
+    targets = np.array(targets, dtype=np.int8)
+    starts = range(train_days, len(targets), retrain_every)
+    refits = [
+        (slice(j - train_days if rolling else 0, j), slice(j, min(j + retrain_every, len(targets))))
+        for j in starts
+    ]
+    expected = []
+    for train, predict in refits:
+        classes, counts = np.unique(targets[train], return_counts=True)
+        winner = classes[counts == counts.max()].max()
+        expected += [int(winner)] * (predict.stop - predict.start)
+    found = majority_positions(targets, refits)
+    assert found.dtype == np.int8
+    assert found.tolist() == expected
