@@ -1,8 +1,9 @@
 """Provider errors in a daily price frame, found from the columns the source has.
 
 Pure functions over a frame of the `sources.base` shape (adj_close, and open/high/low/close/
-volume/dividend/split where the source has them). Each `Finding` names its kind, its dates and
-its size; `describe` is the one-line data-quality warning the run reports. The kinds:
+volume/dividend/split where the source has them), read as float64 arrays (`Bars`). Each
+`Finding` names its kind, its dates and its size; `describe` is the one-line data-quality
+warning the run reports. The kinds:
 
 - unit error: a block of consecutive sessions off by a power of ten (pence against pounds is
   100x) that comes back; or a power-of-ten jump that does not come back in the range;
