@@ -124,8 +124,8 @@ class CachedPrices:
         """The rows from `start` to `end` (both inclusive) as the data-quality checks read
         them, straight from the table: a cache hit builds no DataFrame. ValueError for what
         `normalize_price_frame` would refuse in `frame`."""
-        _check_stored_columns(self.table)
         dates = self.dates
+        _check_stored_columns(self.table, dates)
         first = int(np.searchsorted(dates, np.datetime64(start, "ns"), side="left"))
         stop = int(np.searchsorted(dates, np.datetime64(end, "ns"), side="right"))
         rows = self.table.slice(first, stop - first)
@@ -203,7 +203,7 @@ def normalize_price_frame(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[columns].astype("float64").set_axis(stored_index)
 
 
-def _check_stored_columns(table: pa.Table) -> None:
+def _check_stored_columns(table: pa.Table, dates: np.ndarray) -> None:
     """What `normalize_price_frame` refuses, checked on the table: other columns, text prices,
     a time zone, times of day (order and uniqueness are `_check_table`'s)."""
     columns = [name for name in table.column_names if name != INDEX_NAME]
@@ -224,7 +224,6 @@ def _check_stored_columns(table: pa.Table) -> None:
     kind = table.schema.field(INDEX_NAME).type
     if pa.types.is_timestamp(kind) and kind.tz is not None:
         raise ValueError(f"index must be tz-naive, got tz={kind.tz}")
-    dates = table.column(INDEX_NAME).to_numpy()
     if not (dates == dates.astype("datetime64[D]")).all():
         raise ValueError("dates must be at midnight (one row per trading day)")
 

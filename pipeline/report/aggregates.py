@@ -335,8 +335,9 @@ def position_changes(daily: pd.DataFrame) -> pd.Series:
     """|pos_t - pos_{t-1}| of each row within its ticker, in date order; the first from flat."""
     tickers, _ = pd.factorize(daily["ticker"], sort=False)
     dates = pd.DatetimeIndex(daily["date"]).asi8
-    new_ticker = np.diff(tickers) != 0
-    if np.all(np.diff(tickers) >= 0) and np.all(new_ticker | (np.diff(dates) > 0)):
+    steps = np.diff(tickers)
+    new_ticker = steps != 0
+    if np.all(steps >= 0) and np.all(new_ticker | (np.diff(dates) > 0)):
         # Each ticker's rows together and in date order, as a run assembles them: no sort.
         positions = daily["position"].to_numpy(dtype="float64")
         previous = np.concatenate([[0.0], positions[:-1]])
