@@ -40,6 +40,7 @@ import pyarrow.parquet as pq
 from pipeline.data.dates import between
 from pipeline.data.quality import Bars
 from pipeline.data.sources.base import ADJ_CLOSE, INDEX_NAME, PRICE_COLUMNS
+from pipeline.data.tables import read_parquet
 from pipeline.errors import CacheLockedError, ConfigError, DataError, OutputError, UnsafePathError
 from pipeline.safe_io import (
     atomic_write,
@@ -366,7 +367,7 @@ class PriceCache:
         with directory(self.root, [source_name], create=False) as source_fd:
             fd = open_file(source_fd, name, os.O_RDONLY, shown=self.root / source_name / name)
         with os.fdopen(fd, "rb") as handle:
-            return pq.read_table(handle)
+            return read_parquet(handle)
 
     def _remove_stale_temps(self) -> None:
         """Remove what killed writers left in the source directories; symlinks are skipped."""

@@ -42,6 +42,7 @@ from pipeline.backtest.result import TickerResult
 from pipeline.backtest.shared import SharedPrices
 from pipeline.backtest.task import backtest_resuming
 from pipeline.config import BacktestSettings
+from pipeline.data.tables import read_parquet
 from pipeline.outputs import atomic_write
 from pipeline.statistics.bootstrap import Interval, TickerIntervals
 
@@ -119,7 +120,7 @@ def backtest_with_store(
 def read_entry(slot: ResultsSlot, ticker: str) -> tuple[StoredRows | None, str]:
     """The stored result, or None and why there is none to use."""
     try:
-        table = pq.read_table(slot.path)
+        table = read_parquet(slot.path)
     except FileNotFoundError:
         return None, REASON_MISSING
     except (OSError, ValueError, pa.ArrowException) as exc:

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import pyarrow.parquet as pq
 
 from pipeline.backtest.result import TickerResult
 from pipeline.backtest.shared import SharedPrices
@@ -23,6 +22,7 @@ from pipeline.data.dates import between
 from pipeline.data.quality import repair_prices
 from pipeline.data.results_store import ResultsSlot, backtest_with_store
 from pipeline.data.sources.base import ADJ_CLOSE, INDEX_NAME
+from pipeline.data.tables import read_parquet
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +56,7 @@ class TickerJob:
 
 def read_adjusted_close(path: Path, start: date, end: date) -> pd.Series:
     """The adjusted close of one cached ticker between `start` and `end`, both inclusive."""
-    table = pq.read_table(path, columns=[INDEX_NAME, ADJ_CLOSE])
+    table = read_parquet(path, columns=[INDEX_NAME, ADJ_CLOSE])
     dates = pd.DatetimeIndex(table.column(INDEX_NAME).to_numpy(), name=INDEX_NAME)
     prices = pd.Series(table.column(ADJ_CLOSE).to_numpy(), index=dates, name=ADJ_CLOSE)
     return between(prices, start, end)

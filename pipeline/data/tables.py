@@ -1,0 +1,23 @@
+"""Reading the small Parquet files this package writes (price cache, results store).
+
+`pq.read_table` goes through pyarrow's dataset layer (file discovery, partitioning, a
+scanner), which costs about 1 ms a file before any page is decoded: on a 20-year price file,
+half of the read. A nightly run reads two or three such files per ticker, so they are read
+through `ParquetFile` instead, which decodes the same table (same schema metadata, same
+errors for a truncated or corrupt file) without that layer (benchmarks/RESULTS.md).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import BinaryIO
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+
+def read_parquet(source: Path | str | BinaryIO, columns: Sequence[str] | None = None) -> pa.Table:
+    """The whole table of one Parquet file, or only `columns`."""
+    with pq.ParquetFile(source) as parquet_file:
+        return parquet_file.read(columns=list(columns) if columns is not None else None)
