@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from pipeline.backtest.metrics import (
     APPROX_BDAYS_PER_YEAR,
@@ -282,23 +283,15 @@ def portfolio_returns(daily: pd.DataFrame, cost_bps: float = 0.0) -> pd.DataFram
     averaged). Each value is ln(1 + mean over the day's tickers of exp(log return) - 1). A NaN
     return on a day makes that day's value NaN, as in the per-ticker figures.
     """
-    columns = {"strategy": "strategy_log_return", "buy_hold": "asset_log_return"}
-    returns = {name: daily[source].to_numpy(dtype="float64") for name, source in columns.items()}
+    returns = {
+        "strategy": daily["strategy_log_return"].to_numpy(dtype="float64"),
+        "buy_hold": daily["asset_log_return"].to_numpy(dtype="float64"),
+    }
     if cost_bps > 0:
-        costs = cost_bps / BPS_PER_UNIT * position_changes(daily).to_numpy(dtype="float64")
-        returns["strategy_net"] = returns["strategy"] - costs
-    # The days as codes 0..D-1 in date order, once: grouping 20 years of 500 tickers by
-    # timestamps took most of this function, and a run calls it once per baseline too.
-    codes, days = pd.factorize(pd.DatetimeIndex(daily["date"]), sort=True)
-    # pandas' grouped mean (compensated summation) over the codes is the one over the dates.
-    simple = pd.DataFrame({name: np.expm1(values) for name, values in returns.items()})
-    means = simple.groupby(codes, sort=True).mean()
-    for name, values in returns.items():
-        has_nan = np.bincount(codes, weights=np.isnan(values), minlength=len(days)) > 0
-        means[name] = np.log1p(means[name].where(~has_nan))
-    means["n_tickers"] = np.bincount(codes, minlength=len(days))
-    means.index = pd.DatetimeIndex(days, name="date")
-    return means
+        changes = _changes(daily["position"].to_numpy(dtype="float64"), _ticker_rows(daily))
+        returns["strategy_net"] = returns["strategy"] - cost_bps / BPS_PER_UNIT * changes
+    (frame,) = _day_means(daily, [returns])
+    return frame
 
 
 def baseline_portfolios(daily: pd.DataFrame, cost_bps: float = 0.0) -> dict[str, pd.DataFrame]:
@@ -306,47 +299,105 @@ def baseline_portfolios(daily: pd.DataFrame, cost_bps: float = 0.0) -> dict[str,
     frames; {} when `daily` lacks the baselines' positions (a run written before them)."""
     if not {"majority_position", "momentum_position"} <= set(daily.columns):
         return {}
-    momentum = daily["momentum_position"].astype("float64")
+    momentum = daily["momentum_position"].to_numpy(dtype="float64")
     positions = {
-        "long": pd.Series(1.0, index=daily.index),
-        "majority": daily["majority_position"].astype("float64"),
+        "long": np.ones(len(daily)),
+        "majority": daily["majority_position"].to_numpy(dtype="float64"),
         "momentum": momentum,
         "reversal": -momentum,
     }
-    asset = daily["asset_log_return"].astype("float64")
-    return {
-        name: portfolio_returns(
-            pd.DataFrame(
-                {
-                    "ticker": daily["ticker"],
-                    "date": daily["date"],
-                    "position": held,
-                    "asset_log_return": asset,
-                    "strategy_log_return": held * asset,
-                }
-            ),
-            cost_bps,
+    asset = daily["asset_log_return"].to_numpy(dtype="float64")
+    rows = _ticker_rows(daily) if cost_bps > 0 else None
+    portfolios = []
+    for held in positions.values():
+        returns = {"strategy": held * asset, "buy_hold": asset}
+        if rows is not None:
+            returns["strategy_net"] = returns["strategy"] - cost_bps / BPS_PER_UNIT * _changes(
+                held, rows
+            )
+        portfolios.append(returns)
+    return dict(zip(positions, _day_means(daily, portfolios), strict=True))
+
+
+def _day_means(
+    daily: pd.DataFrame, portfolios: Sequence[Mapping[str, NDArray[np.float64]]]
+) -> list[pd.DataFrame]:
+    """`portfolio_returns`' frame of each of `portfolios` (per-row log returns over `daily`'s
+    rows, by column name), from one grouping of the rows by day.
+
+    Grouping 20 years of 500 tickers by day is most of the cost, and a run computes the
+    model's portfolio and four baselines' over the same rows: the day codes are found once,
+    a column shared by several portfolios (the same array) is averaged once, and every column
+    in one grouped mean over one block. pandas' compensated mean runs column by column, so
+    each value is the one a grouping of its column alone gives.
+    """
+    codes, days = pd.factorize(pd.DatetimeIndex(daily["date"]), sort=True)
+    distinct = list(
+        {id(values): values for found in portfolios for values in found.values()}.values()
+    )
+    column = {id(values): number for number, values in enumerate(distinct)}
+    # Column-major, so that the frame wraps the block without copying it.
+    simple = np.empty((len(daily), len(distinct)), order="F")
+    for number, values in enumerate(distinct):
+        np.expm1(values, out=simple[:, number])
+    means = pd.DataFrame(simple, copy=False).groupby(codes, sort=True).mean().to_numpy()
+    logs = np.log1p(means)
+    for number, values in enumerate(distinct):
+        has_nan = np.bincount(codes, weights=np.isnan(values), minlength=len(days)) > 0
+        logs[has_nan, number] = np.nan
+    index = pd.DatetimeIndex(days, name="date")
+    n_tickers = np.bincount(codes, minlength=len(days))
+    return [
+        pd.DataFrame(
+            {
+                **{name: logs[:, column[id(values)]] for name, values in found.items()},
+                "n_tickers": n_tickers,
+            },
+            index=index,
         )
-        for name, held in positions.items()
-    }
+        for found in portfolios
+    ]
 
 
-def position_changes(daily: pd.DataFrame) -> pd.Series:
-    """|pos_t - pos_{t-1}| of each row within its ticker, in date order; the first from flat."""
+@dataclass(frozen=True, slots=True)
+class _TickerRows:
+    """Rows in ticker-then-date order (`order`; None when they already are, as a run assembles
+    them) and which of them, in that order, is its ticker's first."""
+
+    order: NDArray[np.intp] | None
+    first: NDArray[np.bool_]
+
+
+def _ticker_rows(daily: pd.DataFrame) -> _TickerRows:
     tickers, _ = pd.factorize(daily["ticker"], sort=False)
     dates = pd.DatetimeIndex(daily["date"]).asi8
     steps = np.diff(tickers)
     new_ticker = steps != 0
-    if np.all(steps >= 0) and np.all(new_ticker | (np.diff(dates) > 0)):
-        # Each ticker's rows together and in date order, as a run assembles them: no sort.
-        positions = daily["position"].to_numpy(dtype="float64")
-        previous = np.concatenate([[0.0], positions[:-1]])
-        previous[1:][new_ticker] = 0.0
-        return pd.Series(np.abs(positions - previous), index=daily.index)
-    ordered = daily.sort_values(["ticker", "date"], kind="stable")
-    positions = ordered["position"].astype("float64")
-    previous = positions.groupby(ordered["ticker"], sort=False).shift(fill_value=0.0)
-    return (positions - previous).abs().reindex(daily.index)
+    order = None
+    if not (np.all(steps >= 0) and np.all(new_ticker | (np.diff(dates) > 0))):
+        order = np.lexsort((dates, tickers))  # stable: tied rows keep their order
+        new_ticker = np.diff(tickers[order]) != 0
+    return _TickerRows(order, np.concatenate([[True], new_ticker]) if len(daily) else new_ticker)
+
+
+def _changes(positions: NDArray[np.float64], rows: _TickerRows) -> NDArray[np.float64]:
+    """|pos_t - pos_{t-1}| of each row (in the rows' own order), the first of a ticker's rows
+    from flat."""
+    ordered = positions if rows.order is None else positions[rows.order]
+    previous = np.concatenate([[0.0], ordered[:-1]])
+    previous[rows.first] = 0.0
+    changes = np.abs(ordered - previous)
+    if rows.order is None:
+        return changes
+    found = np.empty_like(changes)
+    found[rows.order] = changes
+    return found
+
+
+def position_changes(daily: pd.DataFrame) -> pd.Series:
+    """|pos_t - pos_{t-1}| of each row within its ticker, in date order; the first from flat."""
+    positions = daily["position"].to_numpy(dtype="float64")
+    return pd.Series(_changes(positions, _ticker_rows(daily)), index=daily.index)
 
 
 def equity_curve(log_returns: pd.Series) -> pd.Series:
