@@ -14,13 +14,15 @@ predicts that class: a classifier cannot be fit on one class.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-from sklearn.base import ClassifierMixin
 
 from pipeline.backtest.models import make_estimator, weighted_fit_is_exact
 from pipeline.config import ModelConfig
+
+if TYPE_CHECKING:
+    from sklearn.base import ClassifierMixin
 
 
 class Learner(Protocol):

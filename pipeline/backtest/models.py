@@ -8,17 +8,17 @@ deterministic solver; tests/backtest/test_models.py checks each claim against th
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sklearn.base import ClassifierMixin
-from sklearn.ensemble import RandomForestClassifier
-from sklearn.linear_model import LogisticRegression
-from sklearn.svm import SVC, LinearSVC
 
 from pipeline.errors import ConfigError
+
+if TYPE_CHECKING:
+    from sklearn.base import ClassifierMixin
 
 RANDOM_SEED = 0
 # The model of METHOD.md: `SVC(gamma="auto", tol=1e-6)`; the keys of `model.params` override these.
@@ -29,15 +29,25 @@ SVC_DEFAULTS: Mapping[str, Any] = {"gamma": "auto", "tol": 1e-6}
 class EstimatorSpec:
     """How to build one kind of estimator.
 
+    `estimator` is the class or its import path. scikit-learn's are paths, imported when an
+    estimator is first built rather than when a config is read: a run whose every ticker
+    reuses its stored results (and `pipeline --help`) never pays their second of imports.
     `defaults` are overridden by the user's params. `weighted_fit_exact` says whether the fast
-    path is exact for it; `inexact_params` lists parameter values that break that (e.g. SVC counts
-    classes for class_weight="balanced" without looking at sample_weight).
+    path is exact for it; `inexact_params` lists parameter values that break that (e.g. SVC
+    counts classes for class_weight="balanced" without looking at sample_weight).
     """
 
-    factory: Callable[..., ClassifierMixin]
+    estimator: str | Callable[..., ClassifierMixin]
     defaults: Mapping[str, Any]
     weighted_fit_exact: bool
     inexact_params: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def factory(self) -> Callable[..., ClassifierMixin]:
+        if not isinstance(self.estimator, str):
+            return self.estimator
+        module, name = self.estimator.rsplit(".", 1)
+        return getattr(importlib.import_module(module), name)
 
 
 _REGISTRY: dict[str, EstimatorSpec] = {
@@ -45,27 +55,39 @@ _REGISTRY: dict[str, EstimatorSpec] = {
     # METHOD.md's SVC: at scikit-learn's tol=1e-3 near-tie votes flip between the plain fit
     # and the fast path; at 1e-6 they agree.
     "svc": EstimatorSpec(
-        SVC,
+        "sklearn.svm.SVC",
         SVC_DEFAULTS,
         weighted_fit_exact=True,
         inexact_params={"class_weight": "balanced"},
     ),
     # liblinear: a strictly convex primal whose loss terms are scaled by sample_weight, and
     # class_weight="balanced" is computed from the weights.
-    "linear_svc": EstimatorSpec(LinearSVC, {"random_state": RANDOM_SEED}, weighted_fit_exact=True),
+    "linear_svc": EstimatorSpec(
+        "sklearn.svm.LinearSVC", {"random_state": RANDOM_SEED}, weighted_fit_exact=True
+    ),
     # The same holds for the L2-penalised log loss of LogisticRegression.
     "logistic_regression": EstimatorSpec(
-        LogisticRegression, {"random_state": RANDOM_SEED}, weighted_fit_exact=True
+        "sklearn.linear_model.LogisticRegression",
+        {"random_state": RANDOM_SEED},
+        weighted_fit_exact=True,
     ),
     # Bootstrap samples draw rows, so one row of weight 40 is not forty rows: not exact.
     "random_forest": EstimatorSpec(
-        RandomForestClassifier, {"random_state": RANDOM_SEED, "n_jobs": 1}, weighted_fit_exact=False
+        "sklearn.ensemble.RandomForestClassifier",
+        {"random_state": RANDOM_SEED, "n_jobs": 1},
+        weighted_fit_exact=False,
     ),
 }
 
 # A toy problem on which a bad parameter value fails the way it would on real data.
 _TOY_FEATURES = np.array([[-1, 1], [1, -1], [1, 1], [-1, -1]], dtype=np.int8)
 _TOY_TARGETS = np.array([-1, 1, 1, -1], dtype=np.int8)
+
+
+def import_estimators() -> None:
+    """Import every estimator's module now (a fork server, whose workers all fit)."""
+    for spec in _REGISTRY.values():
+        _ = spec.factory
 
 
 def known_model_kinds() -> frozenset[str]:
@@ -93,8 +115,11 @@ def check_model_params(kind: str, params: Mapping[str, Any]) -> None:
     """Raise ValueError when `params` has a name or a value the estimator of `kind` rejects.
 
     Meant for config validation, before any data is touched: the names are checked against the
-    estimator's own, the values by fitting it once on a four-row toy problem.
+    estimator's own, the values by fitting it once on a four-row toy problem. No params: the
+    registry's defaults, nothing to check.
     """
+    if not params:
+        return
     _check_param_names(kind, params)
     spec = _REGISTRY[kind]
     estimator = spec.factory(**{**spec.defaults, **params})

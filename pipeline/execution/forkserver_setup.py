@@ -9,8 +9,10 @@ fork server behind; its workers then follow it through their own parent-death si
 thread that ends stops with it, and the pool starts a new one when it next needs it.)
 """
 
+from pipeline.backtest.models import import_estimators
 from pipeline.execution import jobs  # noqa: F401  (imported for its imports)
 from pipeline.execution.worker import die_with_parent, preload_task_imports
 
 die_with_parent()
 preload_task_imports()
+import_estimators()

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+import textwrap
 from typing import Any
 
 import numpy as np
@@ -12,6 +15,7 @@ from pipeline.backtest.features import build_design
 from pipeline.backtest.fitting import FastLearner, PlainLearner
 from pipeline.backtest.models import (
     RANDOM_SEED,
+    EstimatorSpec,
     check_model_params,
     known_model_kinds,
     make_estimator,
@@ -19,6 +23,7 @@ from pipeline.backtest.models import (
 )
 from pipeline.config import ModelConfig, load_config
 from pipeline.errors import ConfigError
+from tests.conftest import REPO_ROOT
 
 
 def test_the_four_kinds_are_known() -> None:
@@ -164,3 +169,32 @@ def test_weighted_fit_agrees_with_the_plain_fit_exactly_where_declared(
         assert agreement == [1.0, 1.0, 1.0]
     else:
         assert min(agreement) < 0.99
+
+
+def test_reading_a_config_and_planning_a_run_do_not_import_scikit_learn() -> None:
+    """A run whose every ticker reuses its stored results never fits, so it must not pay for
+    scikit-learn's imports; the first estimator built imports its class."""
+    script = textwrap.dedent(
+        """
+        import sys
+        import pipeline.cli, pipeline.runner, pipeline.execution.jobs
+        from pipeline.config import load_config
+        from pipeline.backtest.models import make_estimator
+        for kind in ("svc", "logistic_regression"):
+            load_config({"data": {"source": "synthetic", "tickers": ["AAA"],
+                                  "start": "2020-01-01", "end": "2021-01-01"},
+                         "model": {"kind": kind}})
+        assert not any(name.split(".")[0] == "sklearn" for name in sys.modules), "imported"
+        print(type(make_estimator("svc", {})).__module__)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=False, cwd=REPO_ROOT
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().startswith("sklearn.svm")
+
+
+def test_a_registry_entry_names_its_class_by_import_path_or_holds_it() -> None:
+    assert EstimatorSpec("sklearn.svm.SVC", {}, weighted_fit_exact=True).factory is SVC
+    assert EstimatorSpec(LinearSVC, {}, weighted_fit_exact=True).factory is LinearSVC
