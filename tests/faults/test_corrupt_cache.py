@@ -9,14 +9,13 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
-from types import SimpleNamespace
 
 import pandas as pd
-import pyarrow.parquet as pq
 import pytest
 
 import pipeline.data.cache as cache_module
 from pipeline.data.cache import QUARANTINE_DIR, PriceCache
+from pipeline.data.tables import read_parquet
 from tests.faults.conftest import csv_settings, run_in_process, write_prices
 
 TICKERS = ["KO", "XOM", "IBM"]
@@ -103,14 +102,13 @@ def test_a_file_the_system_cannot_read_now_stays_where_it_is(
     path = tmp_path / "cache" / "csv" / f"{VICTIM}.parquet"
     healthy = path.read_bytes()
 
-    def read_table(source: object, *args: object, **kwargs: object) -> object:
+    def starved_read(source: object, *args: object, **kwargs: object) -> object:
         if _is_file(source, path):
             raise OSError(errno.EMFILE, f"Failed to open local file '{source}'")
-        return pq.read_table(source, *args, **kwargs)
+        return read_parquet(source, *args, **kwargs)
 
-    fake_pq = SimpleNamespace(read_table=read_table, write_table=pq.write_table)
     with monkeypatch.context() as patched:
-        patched.setattr(cache_module, "pq", fake_pq)
+        patched.setattr(cache_module, "read_parquet", starved_read)
         starved = run_in_process(settings)
 
     assert VICTIM in starved.failed_tickers
