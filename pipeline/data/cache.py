@@ -123,10 +123,8 @@ class CachedPrices:
 
     def bars(self, start: date, end: date) -> Bars:
         """The rows from `start` to `end` (both inclusive) as the data-quality checks read
-        them, straight from the table: a cache hit builds no DataFrame. ValueError for what
-        `normalize_price_frame` would refuse in `frame`."""
+        them, straight from the table: a cache hit builds no DataFrame."""
         dates = self.dates
-        _check_stored_columns(self.table, dates)
         first = int(np.searchsorted(dates, np.datetime64(start, "ns"), side="left"))
         stop = int(np.searchsorted(dates, np.datetime64(end, "ns"), side="right"))
         rows = self.table.slice(first, stop - first)
@@ -400,7 +398,9 @@ def _check_table(table: pa.Table, source_name: str, ticker: str) -> CacheMeta:
     """The file's metadata, once the table is shown to be what it describes.
 
     Checked on the Arrow table, without building a DataFrame: reading every page already
-    proves the file is whole, and a warm run checks hundreds of files.
+    proves the file is whole, and a warm run checks hundreds of files. The shape is the one
+    `normalize_price_frame` gives `CachedPrices.frame`: a file it would refuse is refused here,
+    so that it is quarantined and fetched again rather than failing its ticker.
     """
     raw_meta = (table.schema.metadata or {}).get(METADATA_KEY)
     if raw_meta is None:
@@ -413,7 +413,10 @@ def _check_table(table: pa.Table, source_name: str, ticker: str) -> CacheMeta:
         raise ValueError(f"columns {sorted(missing)} are missing")
     if not pa.types.is_floating(table.schema.field(ADJ_CLOSE).type):
         raise ValueError(f"{ADJ_CLOSE} is {table.schema.field(ADJ_CLOSE).type}, not a float")
-    dates = pd.DatetimeIndex(table.column(INDEX_NAME).to_numpy())
+    raw_dates = table.column(INDEX_NAME).to_numpy()
+    # A file of another shape (written by something else) is as unusable as a torn one.
+    _check_stored_columns(table, raw_dates)
+    dates = pd.DatetimeIndex(raw_dates)
     if not (dates.is_monotonic_increasing and dates.is_unique):
         raise ValueError("dates must be strictly increasing, without duplicates")
     _check_meta_describes(meta, dates, source_name, ticker)

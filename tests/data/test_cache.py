@@ -8,11 +8,13 @@ import signal
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import given
@@ -34,6 +36,7 @@ from pipeline.data.refresh import (
     plan_fetch,
     plan_full_refetch,
 )
+from pipeline.data.sources.base import INDEX_NAME
 from pipeline.errors import CacheLockedError, ConfigError, DataError
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -309,10 +312,66 @@ def _bad_adj_close(path: Path) -> None:
     pq.write_table(table, path)
 
 
+def _rewritten(path: Path, change: Callable[[pa.Table], pa.Table]) -> None:
+    """The file with `change` made to its table, its pipeline metadata kept."""
+    table = pq.read_table(path)
+    pq.write_table(change(table).replace_schema_metadata(table.schema.metadata), path)
+
+
+def _extra_column(path: Path) -> None:
+    _rewritten(path, lambda t: t.append_column("dividends", pa.array([0.0] * t.num_rows)))
+
+
+def _text_prices(path: Path) -> None:
+    def text(table: pa.Table) -> pa.Table:
+        at = table.column_names.index("close")
+        return table.set_column(at, "close", pa.array(["n/a"] * table.num_rows))
+
+    _rewritten(path, text)
+
+
+def _intraday_dates(path: Path) -> None:
+    def shifted(table: pa.Table) -> pa.Table:
+        at = table.column_names.index(INDEX_NAME)
+        dates = table.column(INDEX_NAME).to_numpy() + np.timedelta64(16, "h")
+        return table.set_column(at, INDEX_NAME, pa.array(dates))
+
+    _rewritten(path, shifted)
+
+
+def _zoned_dates(path: Path) -> None:
+    def zoned(table: pa.Table) -> pa.Table:
+        at = table.column_names.index(INDEX_NAME)
+        dates = table.column(INDEX_NAME).cast(pa.timestamp("ns", tz="UTC"))
+        return table.set_column(at, INDEX_NAME, dates)
+
+    _rewritten(path, zoned)
+
+
 @pytest.mark.parametrize(
     "damage",
-    [_garbage, _truncated, _plain_parquet, _another_tickers_file, _bad_adj_close],
-    ids=["garbage", "truncated", "no-metadata", "other-ticker", "no-adj-close"],
+    [
+        _garbage,
+        _truncated,
+        _plain_parquet,
+        _another_tickers_file,
+        _bad_adj_close,
+        _extra_column,
+        _text_prices,
+        _intraday_dates,
+        _zoned_dates,
+    ],
+    ids=[
+        "garbage",
+        "truncated",
+        "no-metadata",
+        "other-ticker",
+        "no-adj-close",
+        "extra-column",
+        "text-prices",
+        "intraday-dates",
+        "zoned-dates",
+    ],
 )
 def test_unusable_file_is_quarantined_and_read_as_a_miss(
     tmp_path: Path, damage: object, caplog: pytest.LogCaptureFixture

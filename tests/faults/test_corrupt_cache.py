@@ -1,6 +1,7 @@
-"""A cache file that is damaged (cut short, overwritten, another ticker's file copied over it) is
-moved aside into quarantine and fetched again; the run succeeds with the same results. A healthy
-file that the system cannot read just now (no file descriptor left) is not quarantined."""
+"""A cache file that is damaged (cut short, overwritten, another ticker's file copied over it,
+rewritten in another shape) is moved aside into quarantine and fetched again; the run succeeds
+with the same results. A healthy file that the system cannot read just now (no file descriptor
+left) is not quarantined."""
 
 from __future__ import annotations
 
@@ -11,6 +12,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 import pipeline.data.cache as cache_module
@@ -46,12 +49,36 @@ def copy_another_ticker(path: Path) -> None:
     shutil.copyfile(path.with_name("XOM.parquet"), path)
 
 
+def _rewrite_keeping_metadata(path: Path, change: Callable[[pa.Table], pa.Table]) -> None:
+    table = pq.read_table(path)
+    pq.write_table(change(table).replace_schema_metadata(table.schema.metadata), path)
+
+
+def add_a_column(path: Path) -> None:
+    """Whole and described by its metadata, but of another shape: a column no source writes."""
+    _rewrite_keeping_metadata(
+        path, lambda table: table.append_column("dividends", pa.array([0.0] * table.num_rows))
+    )
+
+
+def prices_as_text(path: Path) -> None:
+    def text(table: pa.Table) -> pa.Table:
+        volume = pa.array(["n/a"] * table.num_rows)
+        if "volume" in table.column_names:
+            return table.set_column(table.column_names.index("volume"), "volume", volume)
+        return table.append_column("volume", volume)
+
+    _rewrite_keeping_metadata(path, text)
+
+
 CORRUPTIONS: list[Callable[[Path], None]] = [
     cut_in_half,
     overwrite_with_garbage,
     empty,
     scramble_the_footer,
     copy_another_ticker,
+    add_a_column,
+    prices_as_text,
 ]
 
 
