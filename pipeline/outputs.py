@@ -134,7 +134,12 @@ class ClaimedDir:
 
 
 def claim_out_dir(
-    path: Path, *, force: bool, option: str = "--out", markers: Sequence[str] = RUN_MARKERS
+    path: Path,
+    *,
+    force: bool,
+    option: str = "--out",
+    markers: Sequence[str] = RUN_MARKERS,
+    force_hint: str = "--force",
 ) -> ClaimedDir:
     """`path` as a new, empty directory for one run's files.
 
@@ -153,12 +158,12 @@ def claim_out_dir(
         if not force:
             raise OutPathError(
                 f"{shown} already exists and is not empty (an earlier run?); name a new "
-                "directory, or add --force to replace that run's files"
+                f"directory, or add {force_hint} to replace that run's files"
             )
         if not any((path / marker).exists() for marker in markers):
             raise OutPathError(
                 f"{shown} holds files that are not a run's (none of {', '.join(markers)}); "
-                "refusing to replace it, even with --force"
+                f"refusing to replace it, even with {force_hint}"
             )
         aside = path.parent / temp_name(f"{path.name}.replaced")
         try:

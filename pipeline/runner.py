@@ -34,7 +34,7 @@ from pipeline.data.results_store import remove_leftovers, results_slot
 from pipeline.data.sources.registry import make_source
 from pipeline.execution.executors import Executor, collect_results, make_executor
 from pipeline.execution.jobs import TickerJob
-from pipeline.outputs import write_tables
+from pipeline.outputs import claim_out_dir, write_tables
 from pipeline.progress import progress_reporter
 from pipeline.report import compute_aggregates
 from pipeline.signals import assemble_signals, reuse_counts, signal_counts, write_signals
@@ -315,12 +315,29 @@ def run_backtest(
     show_progress: bool = False,
     full: bool = False,
     retry_dead: bool = False,
+    force: bool = False,
 ) -> RunResult:
     """The notebook entry point: a config (file, dict or Config) in, frames and manifest out.
+
+    `run_dir`, when given, is claimed as `pipeline run --out` claims it: a new or empty
+    directory, or with `force` an earlier run's, which is replaced once this run has written
+    its results (and stays if this run fails first).
 
     >>> result = run_backtest("configs/demo.toml", ["execution.executor=serial"])
     >>> result.summary.head(), result.signals
     """
     resolved = load_config(config, overrides)
-    target = Path(run_dir) if run_dir is not None else None
-    return run_pipeline(resolved, target, show_progress=show_progress, full=full)
+    if run_dir is None:
+        return run_pipeline(
+            resolved, None, show_progress=show_progress, full=full, retry_dead=retry_dead
+        )
+    claimed = claim_out_dir(Path(run_dir), force=force, option="run_dir", force_hint="force=True")
+    try:
+        result = run_pipeline(
+            resolved, claimed.path, show_progress=show_progress, full=full, retry_dead=retry_dead
+        )
+    except BaseException:
+        claimed.give_back()
+        raise
+    claimed.keep()
+    return result

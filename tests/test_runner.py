@@ -69,7 +69,7 @@ def test_every_config_form_gives_the_same_run(tmp_path: Path, form: str) -> None
 source = "synthetic"
 start = 2019-01-01
 end = 2021-12-31
-cache_dir = "{(tmp_path / 'cache').as_posix()}"
+cache_dir = "{(tmp_path / "cache").as_posix()}"
 [data.synthetic]
 n_tickers = 4
 n_days = 700
@@ -148,3 +148,61 @@ def test_shipped_demo_config_runs_offline(tmp_path: Path, monkeypatch: pytest.Mo
     )
     assert result.summary["status"].eq("ok").all()
     assert result.failed_tickers == []
+
+
+def _small_config(tmp_path: Path) -> dict:
+    return synthetic_raw_config(
+        tmp_path / "cache",
+        n_tickers=2,
+        n_days=320,
+        seed=5,
+        start=date(2019, 1, 1),
+        backtest={"mode": "in_sample"},
+        execution={"executor": "serial"},
+    )
+
+
+def test_the_notebook_entry_claims_its_run_dir_as_pipeline_run_does(tmp_path: Path) -> None:
+    """An existing run is not overwritten file by file: refused, or with force replaced whole
+    once the new run has written its results; other files are never replaced."""
+    from pipeline.errors import OutPathError
+
+    run_dir = tmp_path / "run"
+    first = run_backtest(_small_config(tmp_path), run_dir=run_dir)
+    assert (run_dir / "manifest.json").is_file() and first.run_dir == run_dir
+    stray = run_dir / "notes-of-mine.txt"
+    stray.write_text("an analyst's notes")
+
+    with pytest.raises(OutPathError, match=r"already exists .* force=True"):
+        run_backtest(_small_config(tmp_path), run_dir=run_dir)
+    assert stray.read_text() == "an analyst's notes"
+
+    second = run_backtest(_small_config(tmp_path), run_dir=run_dir, force=True)
+    assert second.manifest["config_hash"] == first.manifest["config_hash"]
+    assert (run_dir / "manifest.json").is_file() and not stray.exists()
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".run")] == []
+
+    other = tmp_path / "not-a-run"
+    other.mkdir()
+    (other / "thesis.tex").write_text("keep me")
+    with pytest.raises(OutPathError, match="not a run's"):
+        run_backtest(_small_config(tmp_path), run_dir=other, force=True)
+    assert (other / "thesis.tex").read_text() == "keep me"
+
+
+def test_a_failed_notebook_run_gives_back_the_run_it_was_to_replace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipeline import runner
+
+    run_dir = tmp_path / "run"
+    run_backtest(_small_config(tmp_path), run_dir=run_dir)
+    before = sorted(p.name for p in run_dir.iterdir())
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("the machine fell over")
+
+    monkeypatch.setattr(runner, "run_pipeline", broken)
+    with pytest.raises(RuntimeError, match="fell over"):
+        run_backtest(_small_config(tmp_path), run_dir=run_dir, force=True)
+    assert sorted(p.name for p in run_dir.iterdir()) == before
