@@ -15,12 +15,14 @@ from pipeline.config import load_config
 from tests.conftest import REPO_ROOT, synthetic_raw_config
 
 
-def synthetic_config(tmp_path: Path, **backtest: object) -> dict:
+def synthetic_config(
+    tmp_path: Path, n_tickers: int = 4, n_days: int = 700, seed: int = 3, **backtest: object
+) -> dict:
     return synthetic_raw_config(
         tmp_path / "cache",
-        n_tickers=4,
-        n_days=700,
-        seed=3,
+        n_tickers=n_tickers,
+        n_days=n_days,
+        seed=seed,
         start=date(2019, 1, 1),
         backtest={"mode": "walk_forward", "train_days": 200, **backtest},
         execution={"executor": "serial"},
@@ -151,15 +153,7 @@ def test_shipped_demo_config_runs_offline(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def _small_config(tmp_path: Path) -> dict:
-    return synthetic_raw_config(
-        tmp_path / "cache",
-        n_tickers=2,
-        n_days=320,
-        seed=5,
-        start=date(2019, 1, 1),
-        backtest={"mode": "in_sample"},
-        execution={"executor": "serial"},
-    )
+    return synthetic_config(tmp_path, n_tickers=2, n_days=320, seed=5, mode="in_sample")
 
 
 def test_the_notebook_entry_claims_its_run_dir_as_pipeline_run_does(tmp_path: Path) -> None:
