@@ -283,13 +283,13 @@ def portfolio_returns(daily: pd.DataFrame, cost_bps: float = 0.0) -> pd.DataFram
     averaged). Each value is ln(1 + mean over the day's tickers of exp(log return) - 1). A NaN
     return on a day makes that day's value NaN, as in the per-ticker figures.
     """
-    returns = {
-        "strategy": daily["strategy_log_return"].to_numpy(dtype="float64"),
-        "buy_hold": daily["asset_log_return"].to_numpy(dtype="float64"),
-    }
-    if cost_bps > 0:
-        changes = _changes(daily["position"].to_numpy(dtype="float64"), _ticker_rows(daily))
-        returns["strategy_net"] = returns["strategy"] - cost_bps / BPS_PER_UNIT * changes
+    returns = _row_returns(
+        daily["position"].to_numpy(dtype="float64"),
+        daily["asset_log_return"].to_numpy(dtype="float64"),
+        daily["strategy_log_return"].to_numpy(dtype="float64"),
+        _ticker_rows(daily) if cost_bps > 0 else None,
+        cost_bps,
+    )
     (frame,) = _day_means(daily, [returns])
     return frame
 
@@ -308,15 +308,26 @@ def baseline_portfolios(daily: pd.DataFrame, cost_bps: float = 0.0) -> dict[str,
     }
     asset = daily["asset_log_return"].to_numpy(dtype="float64")
     rows = _ticker_rows(daily) if cost_bps > 0 else None
-    portfolios = []
-    for held in positions.values():
-        returns = {"strategy": held * asset, "buy_hold": asset}
-        if rows is not None:
-            returns["strategy_net"] = returns["strategy"] - cost_bps / BPS_PER_UNIT * _changes(
-                held, rows
-            )
-        portfolios.append(returns)
+    portfolios = [
+        _row_returns(held, asset, held * asset, rows, cost_bps) for held in positions.values()
+    ]
     return dict(zip(positions, _day_means(daily, portfolios), strict=True))
+
+
+def _row_returns(
+    positions: NDArray[np.float64],
+    asset: NDArray[np.float64],
+    strategy: NDArray[np.float64],
+    rows: _TickerRows | None,
+    cost_bps: float,
+) -> dict[str, NDArray[np.float64]]:
+    """The per-row log returns one portfolio averages, by its column name: strategy_net too
+    when `rows` (the ticker layout its costs need) is given and `cost_bps` > 0."""
+    returns = {"strategy": strategy, "buy_hold": asset}
+    if rows is not None and cost_bps > 0:
+        changes = _changes(positions, rows)
+        returns["strategy_net"] = strategy - cost_bps / BPS_PER_UNIT * changes
+    return returns
 
 
 def _day_means(
