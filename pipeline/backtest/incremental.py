@@ -31,7 +31,7 @@ from pipeline.config import BacktestSettings
 from pipeline.statistics.bootstrap import TickerIntervals
 
 # Bumped whenever what is stored, or how a stored row is computed, changes.
-STORE_FORMAT = 1
+STORE_FORMAT = 2  # 2: the bootstrap draws its blocks otherwise (other intervals)
 # The code that computes the numbers: another version may compute other numbers.
 _NUMERIC_PACKAGES = ("pipeline", "scikit-learn", "numpy")
 

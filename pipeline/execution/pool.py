@@ -52,7 +52,6 @@ from pipeline.execution.worker import (
     direct_fork_context,
     keep_main_out_of_workers,
     parent_is_gone,
-    preload_task_imports,
     run_guarded,
     worker_context,
 )
@@ -184,8 +183,6 @@ class CrashProofPool:
             return
         keep_main_out_of_workers()
         count = self.stats.workers if workers is None else min(workers, self.stats.workers)
-        # Before the check below: an import that started a thread would make the fork unsafe.
-        preload_task_imports()
         direct = direct_fork_context()
         if direct is not None:
             self.stats.start_method = "fork"

@@ -38,12 +38,6 @@ Task = Callable[[TickerJob, BacktestSettings], TickerResult]
 # the fork server itself die with the process that started it.
 FORKSERVER_PRELOAD = "pipeline.execution.forkserver_setup"
 
-# What the task imports on first use rather than at import time (arch pulls in statsmodels and
-# matplotlib: about a second, which `pipeline --help` need not pay). A process imports them once
-# before it forks workers, so that each worker starts with them instead of paying them again
-# while the first tickers wait; the main process needs them anyway for the portfolio's figures.
-TASK_LAZY_IMPORTS = ("arch.bootstrap",)
-
 _PR_SET_PDEATHSIG = 1
 
 
@@ -54,12 +48,6 @@ def run_guarded(task: Task, job: TickerJob, settings: BacktestSettings) -> Ticke
         return task(job, own)
     except Exception as exc:  # a bug in one ticker's task must not take the worker down
         return TickerResult(job.ticker, "failed", f"{type(exc).__name__}: {exc}")
-
-
-def preload_task_imports() -> None:
-    """Import what the task would import on its first ticker (TASK_LAZY_IMPORTS)."""
-    for name in TASK_LAZY_IMPORTS:
-        importlib.import_module(name)
 
 
 def start_method() -> str:

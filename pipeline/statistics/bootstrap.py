@@ -2,7 +2,7 @@
 
 Politis & Romano's stationary bootstrap resamples whole days in blocks of geometric length
 (mean b) starting at uniform positions, wrapping around the end. The mean block length b is
-Politis & White's (corrected by Patton, Politis & White), from `arch`.
+Politis & White's (corrected by Patton, Politis & White), computed as `arch` computes it.
 
 Why a resampler of our own beside arch's `StationaryBootstrap`: arch builds every resample's
 index path (T values) and calls the statistic once per resample, several times slower than
@@ -10,8 +10,8 @@ here, and the intervals must add at most 10% to a walk-forward run
 (benchmarks/bench_statistics.py). The statistics needed here (mean, mean of squares, share of
 correct calls) are sums over the resampled days, and the sum over a block of a circular series
 is a difference of two prefix sums of the series written twice; so one resample costs
-O(number of blocks), not O(T), one set of blocks serves every statistic of the series, and
-two columns travel as one complex number per gather. tests/statistics checks its
+O(number of blocks), not O(T), and one set of blocks serves every statistic of the series: a
+day's columns travel together as one row per gather. tests/statistics checks its
 distribution against arch's, exactly on a series whose sums name the days drawn.
 """
 
@@ -49,23 +49,63 @@ def optimal_block_length(values: ArrayLike) -> float:
     """Mean block length of the stationary bootstrap for `values`, in [1, T] days.
 
     1 (whole days drawn independently) when the estimate does not exist: fewer than 3 days,
-    constant values, or a series so regular that arch's autocorrelations divide by zero.
+    constant values, or a series so regular that its autocorrelations divide by zero.
     """
-    from arch.bootstrap import optimal_block_length as arch_block_length
-
     values = np.asarray(values, dtype=np.float64)
     if len(values) < 3 or np.ptp(values) == 0:
         return 1.0
-    try:
-        with np.errstate(divide="ignore", invalid="ignore"):
-            length = float(arch_block_length(values)["stationary"].iloc[0])
-    except (ValueError, FloatingPointError, ZeroDivisionError):
-        return 1.0
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        length = float(_politis_white_length(values))
     return min(max(length, 1.0), float(len(values))) if math.isfinite(length) else 1.0
 
 
-# Resamples drawn and summed together: keeps the gathered values in the CPU cache (2x faster).
+def _politis_white_length(x: NDArray[np.float64]) -> np.float64:
+    """Politis & White's (2004) stationary-bootstrap block length with the correction of
+    Patton, Politis & White (2009), tuned as `arch.bootstrap.optimal_block_length` is.
+
+    Why not arch's: importing arch loads its volatility models and statsmodels, a second of
+    every run's start (and of every worker's) for a dozen lines of arithmetic.
+    tests/statistics/test_bootstrap.py checks this against arch's on random series.
+
+    With n days, autocovariances g(k) = sum_t e_t e_(t-k) / n of the demeaned series and the
+    flat-top kernel h(x) = min(1, 2 (1 - |x|)) over lags |k| <= m:
+    G = sum_k h(k/m) |k| g(k), s2 = sum_k h(k/m) g(k), b = (2 G^2 / (2 s2^2) n)^(1/3), at most
+    ceil(min(3 sqrt(n), n / 3)). m is twice the first lag m0 (at least 1) after which k_n =
+    max(5, floor(log10 n)) autocorrelations in a row lie inside +-2 sqrt(log10(n) / n), and at
+    most m_max = ceil(sqrt(n)) + k_n; m_max when there is no such lag.
+    """
+    n = len(x)
+    e = x - x.mean()
+    k_n = max(5, int(np.log10(n)))
+    m_max = math.ceil(math.sqrt(n)) + k_n
+    if m_max > n:  # fewer days than lags (n < 10): no estimate, as arch raises there
+        return np.float64(math.nan)
+    lags = np.arange(m_max + 1)
+    cross = np.array([e[lag:] @ e[: n - lag] for lag in lags])
+    squares = np.concatenate([[0.0], np.cumsum(e * e)])  # squares[j]: sum of e_t^2, t < j
+    # arch's correlation of lag k scales by the squares of e_(k+1).. and of e_0..e_(n-k-2).
+    later = squares[n] - squares[np.minimum(lags + 1, n)]
+    earlier = squares[np.maximum(n - lags - 1, 0)]
+    correlation = np.abs(cross) / np.sqrt(later * earlier)
+    quiet = correlation < 2 * math.sqrt(math.log10(n) / n)  # NaN counts as not quiet
+    # Runs of k_n quiet lags starting at lag s, for s = 0 .. m_max - k_n.
+    runs = np.lib.stride_tricks.sliding_window_view(quiet[:m_max], k_n).all(axis=1)
+    first = np.flatnonzero(runs)
+    m = min(2 * max(int(first[0]), 1), m_max) if len(first) else m_max
+    k = lags[1 : m + 1]
+    flat_top = np.where(k / m <= 0.5, 1.0, 2.0 * (1.0 - k / m))
+    autocovariance = cross / n
+    big_g = np.sum(2.0 * flat_top * k * autocovariance[1 : m + 1])
+    long_run = autocovariance[0] + np.sum(2.0 * flat_top * autocovariance[1 : m + 1])
+    length = (2.0 * big_g**2 / (2.0 * long_run**2)) ** (1.0 / 3.0) * n ** (1.0 / 3.0)
+    return min(length, np.float64(math.ceil(min(3.0 * math.sqrt(n), n / 3.0))))
+
+
+# Resamples drawn and summed together: keeps the gathered values in the CPU cache.
 CHUNK_SAMPLES = 50
+# Columns gathered together: numpy copies rows of 1, 2 or 4 float64 with one fixed-size move
+# each, and rows of 3 (the ticker's returns, squares and hits) over twice as slowly as of 4.
+_ROW_WIDTHS = (1, 2, 4)
 
 
 class _Scratch:
@@ -80,9 +120,9 @@ class _Scratch:
     def __init__(self) -> None:
         self._arrays: dict[tuple[str, np.dtype], NDArray] = {}
 
-    def get(self, name: str, shape: tuple[int, int], dtype: type) -> NDArray:
+    def get(self, name: str, shape: tuple[int, ...], dtype: type) -> NDArray:
         key = (name, np.dtype(dtype))
-        size = shape[0] * shape[1]
+        size = math.prod(shape)
         flat = self._arrays.get(key)
         if flat is None or flat.size < size:
             flat = self._arrays[key] = np.empty(size, dtype=dtype)
@@ -101,101 +141,115 @@ def block_sums(
     """
     series = np.asarray(series, dtype=np.float64)
     n_days, width = series.shape
-    columns = _paired_columns(series)
     one_day_blocks = block_length <= 1.0
-    if not one_day_blocks:
-        columns = [np.concatenate([[0.0], np.cumsum(np.concatenate([c, c]))]) for c in columns]
-    totals = np.empty((n_samples, len(columns)), dtype=columns[0].dtype)
+    rows = _padded_rows(series if one_day_blocks else _circular_prefix_sums(series))
+    totals = np.empty((n_samples, rows.shape[1]))
     scratch = _Scratch()
     for first in range(0, n_samples, CHUNK_SAMPLES):
         count = min(CHUNK_SAMPLES, n_samples - first)
-        rows = slice(first, first + count)
+        chunk = totals[first : first + count]
         if one_day_blocks:
             days = rng.integers(0, n_days, size=(count, n_days), dtype=np.int32)
-            for number, column in enumerate(columns):
-                gathered = scratch.get("gathered", days.shape, column.dtype)
-                # mode="clip": every index is in range, and "raise" would buffer `out`.
-                np.take(column, days, mode="clip", out=gathered)
-                totals[rows, number] = gathered.sum(axis=1)
+            chunk[:] = _summed_rows(rows, days, scratch)
             continue
         starts, stops = _block_bounds(n_days, block_length, count, rng, scratch)
-        for number, prefix in enumerate(columns):
-            at_stops = scratch.get("at_stops", stops.shape, prefix.dtype)
-            at_starts = scratch.get("at_starts", starts.shape, prefix.dtype)
-            np.take(prefix, stops, mode="clip", out=at_stops)
-            np.take(prefix, starts, mode="clip", out=at_starts)
-            totals[rows, number] = np.subtract(at_stops, at_starts, out=at_stops).sum(axis=1)
-    return _unpaired(totals, width)
+        np.subtract(
+            _summed_rows(rows, stops, scratch), _summed_rows(rows, starts, scratch), out=chunk
+        )
+    return totals[:, :width]
 
 
-def _paired_columns(series: NDArray[np.float64]) -> list[NDArray]:
-    """Columns two by two as complex numbers (real, imaginary): one gather fetches both, and
-    gathers are most of the resampler's time. An odd last column stays real."""
-    width = series.shape[1]
-    columns: list[NDArray] = [
-        series[:, first] + 1j * series[:, first + 1] for first in range(0, width - 1, 2)
-    ]
-    if width % 2:
-        columns.append(np.ascontiguousarray(series[:, -1]))
-    return columns
+def _circular_prefix_sums(series: NDArray[np.float64]) -> NDArray[np.float64]:
+    """(2T + 1, k) prefix sums of the series written twice, from 0: the sum over days
+    [s, s + n) of the circular series, for s < T and n <= T, is row s + n less row s."""
+    twice = np.concatenate([series, series])
+    return np.concatenate([np.zeros((1, series.shape[1])), np.cumsum(twice, axis=0)])
 
 
-def _unpaired(totals: NDArray, width: int) -> NDArray[np.float64]:
-    """The (n_samples, k) real sums from `_paired_columns`' layout."""
-    found = np.empty((totals.shape[0], width))
-    for column in range(width):
-        pair = totals[:, column // 2]
-        found[:, column] = pair.imag if column % 2 else pair.real
-    return found
+def _padded_rows(values: NDArray[np.float64]) -> NDArray[np.float64]:
+    """`values` with zero columns added up to the next of _ROW_WIDTHS, or a multiple of 4."""
+    width = values.shape[1]
+    padded = next((w for w in _ROW_WIDTHS if w >= width), -(-width // 4) * 4)
+    if padded == width:
+        return np.ascontiguousarray(values)
+    out = np.zeros((values.shape[0], padded))
+    out[:, :width] = values
+    return out
+
+
+def _summed_rows(
+    rows: NDArray[np.float64], indices: NDArray[np.int32], scratch: _Scratch
+) -> NDArray[np.float64]:
+    """Per row of `indices` (count, m): the column sums of `rows` at those indices, (count, k).
+
+    Summed as a product with ones: numpy's sum over the middle axis of (count, m, k) walks it
+    with a stride and was 10x slower than the matrix product here.
+    """
+    count, per_sample = indices.shape
+    gathered = scratch.get("gathered", (count, per_sample, rows.shape[1]), np.float64)
+    # mode="clip": every index is in range, and "raise" would buffer `out`.
+    np.take(rows, indices, axis=0, mode="clip", out=gathered)
+    return np.matmul(_ones(per_sample), gathered)[:, 0, :]
+
+
+def _ones(length: int) -> NDArray[np.float64]:
+    return np.ones((1, length))
 
 
 def _block_bounds(
     n_days: int, block_length: float, count: int, rng: np.random.Generator, scratch: _Scratch
 ) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
     """(starts, stops) of the blocks of `count` resamples, rows of equal width; a block past
-    the T-th day has stop == start (it adds nothing). `stops` is a view into `scratch`."""
+    the T-th day has stop == start (it adds nothing). Both are views into `scratch`."""
     p_new = 1.0 / block_length
     expected = n_days * p_new
     spread = math.sqrt(expected)
     width = int(expected + 3 * spread + 16)
-    ends = _geometric(p_new, (count, width), n_days, rng, scratch)
+    starts, ends = _blocks(n_days, p_new, (count, width), rng, scratch)
     np.cumsum(ends, axis=1, dtype=np.int32, out=ends)
     while np.any(ends[:, -1] < n_days):  # too few blocks for some resample: draw more
         extra = (count, int(4 * spread + 16))
-        more = np.cumsum(_geometric(p_new, extra, n_days, rng, _Scratch()), axis=1, dtype=np.int32)
+        more_starts, more = _blocks(n_days, p_new, extra, rng, _Scratch())
+        more = np.cumsum(more, axis=1, dtype=np.int32)
         ends = np.concatenate([ends, ends[:, -1:] + more], axis=1)
+        starts = np.concatenate([starts, more_starts], axis=1)
     # Blocks crossing the T-th day are cut there; blocks after it become empty.
     np.minimum(ends, n_days, out=ends)
     stops = scratch.get("lengths", ends.shape, np.int32)  # the lengths, then the stops
     stops[:, 0] = ends[:, 0]
     np.subtract(ends[:, 1:], ends[:, :-1], out=stops[:, 1:])
-    starts = rng.integers(0, n_days, size=ends.shape, dtype=np.int32)
     return starts, np.add(starts, stops, out=stops)
 
 
-def _geometric(
-    p_new: float, shape: tuple[int, int], n_days: int, rng: np.random.Generator, scratch: _Scratch
-) -> NDArray[np.int32]:
-    """Geometric lengths on 1, 2, ... with P(L > k) = (1 - p)^k, capped at `n_days`; a view
-    into `scratch`.
+def _blocks(
+    n_days: int, p_new: float, shape: tuple[int, int], rng: np.random.Generator, scratch: _Scratch
+) -> tuple[NDArray[np.int32], NDArray[np.int32]]:
+    """(starts, lengths) of `shape` blocks: starts uniform on 0..T-1, lengths geometric on
+    1, 2, ... with P(L > k) = (1 - p)^k, capped at T; views into `scratch`.
 
-    From float32 exponentials: several times faster than Generator.geometric, and a length
-    over T days is cut to T anyway.
+    One float64 uniform U per block gives both: the start is floor(U T), and the fraction
+    F = U T - floor(U T) is uniform on [0, 1) and independent of the start (U has 53 bits, T
+    fewer than 32), so L = floor(ln(1 - F) / ln(1 - p)) + 1 is geometric:
+    P(L > k) = P(1 - F <= (1 - p)^k) = (1 - p)^k. One draw and a float32 logarithm per block
+    cost half of an integer and a float32 exponential from numpy's Generator.
     """
+    scaled = rng.random(shape, out=scratch.get("uniform", shape, np.float64))
+    scaled *= n_days
+    starts = scratch.get("starts", shape, np.int32)
+    np.copyto(starts, scaled, casting="unsafe")  # truncates: floor of a non-negative value
     lengths = scratch.get("geometric", shape, np.int32)
     if p_new >= 1.0:
         lengths.fill(1)
-        return lengths
-    # floor(E / -ln(1 - p)) + 1 for E ~ Exp(1) is geometric: P(L > k) = P(E >= -k ln(1 - p)).
-    scale = np.float32(-1.0 / math.log1p(-p_new))
-    draws = rng.standard_exponential(
-        dtype=np.float32, out=scratch.get("exponentials", shape, np.float32)
-    )
-    draws *= scale
-    np.minimum(draws, np.float32(n_days), out=draws)
-    np.copyto(lengths, draws, casting="unsafe")  # truncates, as astype(np.int32) does
+        return starts, lengths
+    scaled -= starts  # the fraction F
+    survival = scratch.get("survival", shape, np.float32)
+    np.subtract(1.0, scaled, out=survival, casting="same_kind")  # 1 - F in (0, 1]
+    np.log(survival, out=survival)
+    survival *= np.float32(1.0 / math.log1p(-p_new))
+    np.minimum(survival, np.float32(n_days - 1), out=survival)
+    np.copyto(lengths, survival, casting="unsafe")  # truncates, as astype(np.int32) does
     lengths += 1
-    return lengths
+    return starts, lengths
 
 
 def sharpe_from_sums(

@@ -1,6 +1,6 @@
-"""What the task imports on first use is imported once, before workers are forked, however they
-are started: each worker would otherwise pay about a second of imports (arch pulls in
-statsmodels and matplotlib) in its warm-up while the first tickers wait."""
+"""What a run's main process imports: not arch (its volatility models pull in statsmodels) nor
+scipy.stats, about a second of every run's start together. The statistics a run computes in
+the main process and in every ticker's task come from numpy and scipy.special."""
 
 from __future__ import annotations
 
@@ -11,59 +11,36 @@ from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow  # fresh interpreters, one of which starts a pool
+pytestmark = pytest.mark.slow  # a fresh interpreter
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-POOL_START = """
-import json, sys
-from datetime import date
-from pipeline.config import load_config
-from pipeline.execution.pool import CrashProofPool
-from pipeline.execution.worker import TASK_LAZY_IMPORTS
 
-data = {"source": "synthetic", "start": date(2015, 1, 1), "end": date(2020, 1, 1)}
-settings = load_config({"data": data}).backtest_settings
-before = [name for name in TASK_LAZY_IMPORTS if name in sys.modules]
-with CrashProofPool(settings, workers=2) as pool:
-    after = [name for name in TASK_LAZY_IMPORTS if name in sys.modules]
-    method = pool.describe()["start_method"]
-print(json.dumps({"before": before, "after": after, "method": method}))
-"""
 
-FORK_SERVER_PRELOAD = """
+RUN_PATH = """
 import json, sys
-import pipeline.execution.forkserver_setup
-from pipeline.execution.worker import TASK_LAZY_IMPORTS
-print(json.dumps({"loaded": [name for name in TASK_LAZY_IMPORTS if name in sys.modules]}))
+import numpy as np
+import pipeline.cli, pipeline.runner, pipeline.report.build, pipeline.execution.jobs
+from pipeline.backtest.metrics import accuracy_p_value
+from pipeline.statistics.bootstrap import ticker_intervals, ticker_seed
+from pipeline.statistics.sharpe import deflated_sharpe, return_moments
+
+returns = np.random.default_rng(0).normal(0.0005, 0.01, 500)
+ticker_intervals(returns, returns > 0, n_samples=50, confidence=0.95, seed=ticker_seed(0, "X"))
+deflated_sharpe(return_moments(returns), [0.01, 0.02, 0.03])
+accuracy_p_value(260, 500, 0.5)
+print(json.dumps(sorted(name for name in sys.modules if name.split(".")[0] in ("arch",
+      "statsmodels") or name == "scipy.stats")))
 """
 
 
-def run_fresh(script: str) -> dict:
+def test_a_run_computes_its_statistics_without_arch_or_scipy_stats() -> None:
     finished = subprocess.run(
-        [sys.executable, "-c", script],
+        [sys.executable, "-c", RUN_PATH],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
         timeout=180,
         check=True,
     )
-    return json.loads(finished.stdout.strip().splitlines()[-1])
-
-
-def test_the_task_has_lazy_imports_to_preload() -> None:
-    from pipeline.execution.worker import TASK_LAZY_IMPORTS
-
-    assert "arch.bootstrap" in TASK_LAZY_IMPORTS
-
-
-@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="direct forks on Linux only")
-def test_a_pool_that_forks_itself_imports_them_before_it_forks() -> None:
-    report = run_fresh(POOL_START)
-    assert report["method"] == "fork"
-    assert report["before"] == [], "loaded before the pool started: the test proves nothing"
-    assert report["after"] == ["arch.bootstrap"]
-
-
-def test_the_fork_server_imports_them_for_its_workers() -> None:
-    assert run_fresh(FORK_SERVER_PRELOAD) == {"loaded": ["arch.bootstrap"]}
+    assert json.loads(finished.stdout.strip().splitlines()[-1]) == []

@@ -7,6 +7,8 @@ import math
 import numpy as np
 import pytest
 from arch.bootstrap import StationaryBootstrap
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from scipy.stats import ks_2samp
 
 from pipeline.statistics.bootstrap import (
@@ -142,3 +144,51 @@ def test_resampled_days_follow_arch_exactly_in_distribution(block_length):
         for sums in (ours, theirs)
     ]
     assert chi2_contingency(np.array(table)).pvalue > 0.001
+
+
+def _arch_block_length(values: np.ndarray) -> float:
+    from arch.bootstrap import optimal_block_length as arch_block_length
+
+    try:
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            length = float(arch_block_length(values)["stationary"].iloc[0])
+    except ValueError:  # arch's lags run past a series of fewer than 10 days
+        return 1.0
+    if not math.isfinite(length):
+        return 1.0
+    return min(max(length, 1.0), float(len(values)))
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    n=st.integers(min_value=3, max_value=3000),
+    phi=st.floats(min_value=-0.95, max_value=0.95),
+    decimals=st.sampled_from([None, 3, 1]),
+    seed=st.integers(min_value=0, max_value=2**32 - 1),
+)
+def test_block_length_is_arch_s_on_random_series(n, phi, decimals, seed):
+    """Our Politis-White estimate equals arch's (to rounding) on AR(1) series with fat tails,
+    short ones, and rounded ones (ties and constant stretches)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_t(3, n) * 0.01
+    for t in range(1, n):
+        x[t] += phi * x[t - 1]
+    if decimals is not None:
+        x = np.round(x, decimals)
+    expected = _arch_block_length(x) if np.ptp(x) > 0 else 1.0
+    assert optimal_block_length(x) == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        pytest.param([0.0, 1.0, 0.0], id="three_days"),
+        pytest.param([1.0, 2.0, 3.0, 4.0], id="trend"),
+        pytest.param(np.tile([0.01, -0.01], 40), id="alternating"),
+        pytest.param(np.r_[np.zeros(99), 1.0], id="one_jump"),
+        pytest.param(np.sin(np.arange(500) / 5.0), id="smooth_cycle"),
+    ],
+)
+def test_block_length_is_arch_s_on_regular_series(values):
+    x = np.asarray(values, dtype=np.float64)
+    assert optimal_block_length(x) == pytest.approx(_arch_block_length(x), rel=1e-9)
