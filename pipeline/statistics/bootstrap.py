@@ -78,7 +78,7 @@ def _politis_white_length(x: NDArray[np.float64]) -> np.float64:
     e = x - x.mean()
     k_n = max(5, int(np.log10(n)))
     m_max = math.ceil(math.sqrt(n)) + k_n
-    if m_max > n:  # fewer days than lags (n < 10): no estimate, as arch raises there
+    if m_max > n:  # more lags than days (n <= 7): no estimate, as arch raises there
         return np.float64(math.nan)
     lags = np.arange(m_max + 1)
     cross = np.array([e[lag:] @ e[: n - lag] for lag in lags])
@@ -189,11 +189,7 @@ def _summed_rows(
     gathered = scratch.get("gathered", (count, per_sample, rows.shape[1]), np.float64)
     # mode="clip": every index is in range, and "raise" would buffer `out`.
     np.take(rows, indices, axis=0, mode="clip", out=gathered)
-    return np.matmul(_ones(per_sample), gathered)[:, 0, :]
-
-
-def _ones(length: int) -> NDArray[np.float64]:
-    return np.ones((1, length))
+    return np.matmul(np.ones((1, per_sample)), gathered)[:, 0, :]
 
 
 def _block_bounds(

@@ -152,7 +152,7 @@ def _arch_block_length(values: np.ndarray) -> float:
     try:
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
             length = float(arch_block_length(values)["stationary"].iloc[0])
-    except ValueError:  # arch's lags run past a series of fewer than 10 days
+    except ValueError:  # arch's lags run past a series of 7 days or fewer
         return 1.0
     if not math.isfinite(length):
         return 1.0
