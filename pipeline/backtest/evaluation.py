@@ -13,6 +13,7 @@ evaluation rows are one contiguous run [first_row, n) covered by the refits in o
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -89,6 +90,10 @@ def plan_refits(n_rows: int, backtest: BacktestConfig) -> tuple[Refit, ...]:
     return walk_forward_refits(n_rows, train_days, backtest.retrain_every, backtest.window)
 
 
+# A ticker's task plans the schedule of its n rows, and of n + 1 with the signal, several times
+# (evaluation, baselines); building a few hundred Refits each time cost 2 ms a ticker. They are
+# frozen, so one tuple serves every caller.
+@lru_cache(maxsize=16)
 def walk_forward_refits(
     n_rows: int, train_days: int, retrain_every: int, window: str
 ) -> tuple[Refit, ...]:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cache
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -140,12 +141,18 @@ def weighted_fit_is_exact(kind: str, params: Mapping[str, Any]) -> bool:
 
 
 def _check_param_names(kind: str, params: Mapping[str, Any]) -> None:
-    spec = _REGISTRY[kind]
-    valid = spec.factory().get_params(deep=False)
-    unknown = sorted(set(params) - set(valid))
+    valid = _param_names(kind)
+    unknown = sorted(set(params) - valid)
     if unknown:
-        name = spec.factory.__name__
+        name = _REGISTRY[kind].factory.__name__
         raise ValueError(
             f"{unknown[0]!r} is not a parameter of {name} (model.kind = {kind!r}); "
             f"valid: {', '.join(sorted(valid))}"
         )
+
+
+@cache
+def _param_names(kind: str) -> frozenset[str]:
+    """The parameter names of `kind`'s estimator. Once per process: scikit-learn reads them
+    from the constructor's signature, about a millisecond, and every ticker's task checks."""
+    return frozenset(_REGISTRY[kind].factory().get_params(deep=False))

@@ -25,7 +25,7 @@ from pipeline.backtest.evaluation import (
     plan_refits,
 )
 from pipeline.backtest.features import Design
-from pipeline.backtest.incremental import StoredRows, plan_resume, prices_used
+from pipeline.backtest.incremental import PricesUsed, StoredRows, plan_resume, prices_used
 from pipeline.backtest.metrics import strategy_log_returns, summarise
 from pipeline.backtest.models import make_estimator
 from pipeline.backtest.result import TickerResult
@@ -94,7 +94,9 @@ def backtest_resuming(
     result = _ok_result(ticker, design, evaluation, settings, warnings, known)
     result = replace(result, reuse=_reuse_note(evaluation, resume, why))
     intervals = intervals_of(result.metrics)
-    return result, _to_store(ticker, cleaned.prices, design, evaluation, stored, intervals)
+    # Intervals reused: the prices are the stored ones, whole (plan_resume hashed them).
+    used = stored.prices if known is not None and stored else prices_used(cleaned.prices)
+    return result, _to_store(ticker, used, design, evaluation, stored, intervals)
 
 
 def _reuse_note(evaluation: Evaluation, resume: Resume | None, why: str) -> dict[str, Any]:
@@ -110,7 +112,7 @@ def _reuse_note(evaluation: Evaluation, resume: Resume | None, why: str) -> dict
 
 def _to_store(
     ticker: str,
-    prices: pd.Series,
+    prices: PricesUsed,
     design: Design,
     evaluation: Evaluation,
     stored: StoredRows | None,
@@ -123,7 +125,7 @@ def _to_store(
     return StoredRows(
         ticker=ticker,
         settings_key=stored.settings_key if stored is not None else "",
-        prices=prices_used(prices),
+        prices=prices,
         first_row=first,
         predictions=evaluation.predictions,
         row_dates=row_dates.as_unit("ns").to_numpy(),
