@@ -7,8 +7,10 @@ it returns frames and a manifest, and writes them only when it is given a run di
 from __future__ import annotations
 
 import logging
+import queue
+import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
@@ -29,7 +31,12 @@ from pipeline.backtest.result import (
 from pipeline.backtest.speed import speed_warnings
 from pipeline.config import Config, config_warnings, load_config
 from pipeline.data.cache import PriceCache
-from pipeline.data.download import DownloadReport, download_universe, quality_record
+from pipeline.data.download import (
+    DownloadReport,
+    TickerDownload,
+    download_universe,
+    quality_record,
+)
 from pipeline.data.results_store import remove_leftovers, results_slot
 from pipeline.data.sources.registry import make_source
 from pipeline.execution.executors import Executor, collect_results, make_executor
@@ -78,17 +85,30 @@ class StageClock:
 
 
 def run_data_stage(
-    config: Config, cache: PriceCache, show_progress: bool = True, retry_dead: bool = False
+    config: Config,
+    cache: PriceCache,
+    show_progress: bool = True,
+    retry_dead: bool = False,
+    on_outcome: Callable[[TickerDownload], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> DownloadReport:
     """Bring every requested ticker's prices into the cache; failures are collected, not raised.
-    `retry_dead` asks again for symbols the source recently called unknown or delisted."""
+    `retry_dead` asks again for symbols the source recently called unknown or delisted;
+    `on_outcome` and `cancel` are `download_universe`'s."""
     for warning in config_warnings(config):
         logger.warning(warning)
     source = make_source(config.data)
     universe = config.data.universe
     with progress_reporter("download", len(universe), enabled=show_progress) as progress:
         return download_universe(
-            universe, source, cache, config.data, progress=progress, retry_dead=retry_dead
+            universe,
+            source,
+            cache,
+            config.data,
+            progress=progress,
+            retry_dead=retry_dead,
+            on_outcome=on_outcome,
+            cancel=cancel,
         )
 
 
@@ -96,23 +116,23 @@ def plan_jobs(config: Config, downloads: DownloadReport, full: bool = False) -> 
     """One job per ticker with prices, each with its results-store entry beside its cache file
     (`full`: written, not read)."""
     key = settings_key(config.backtest_settings, config.data.start)
-    jobs = []
-    for item in downloads.outcomes:
-        if not item.ok or item.path is None:
-            continue
-        path = Path(item.path).resolve()
-        slot = results_slot(path, key, read=not full)
-        jobs.append(
-            TickerJob(
-                item.ticker,
-                path,
-                config.data.start,
-                config.data.end,
-                results=slot,
-                repairs=item.repairs,
-            )
-        )
-    return jobs
+    planned = (plan_job(config, item, key, full) for item in downloads.outcomes)
+    return [job for job in planned if job is not None]
+
+
+def plan_job(config: Config, item: TickerDownload, key: str, full: bool) -> TickerJob | None:
+    """The job of one download outcome (None when it has no prices); `key`: `settings_key`."""
+    if not item.ok or item.path is None:
+        return None
+    path = Path(item.path).resolve()
+    return TickerJob(
+        item.ticker,
+        path,
+        config.data.start,
+        config.data.end,
+        results=results_slot(path, key, read=not full),
+        repairs=item.repairs,
+    )
 
 
 def log_reuse(results: Sequence[TickerResult], reuse: Mapping[str, Any]) -> None:
@@ -141,6 +161,120 @@ def run_backtest_stage(
     with progress_reporter("backtest", len(jobs), enabled=show_progress) as progress:
         results = collect_results(jobs, executor.run(jobs), progress.advance)
     return results, executor.describe()
+
+
+class _Arrivals:
+    """The data stage's outcomes as they settle, handed from its thread to the backtest."""
+
+    def __init__(self) -> None:
+        self._queue: queue.SimpleQueue[TickerDownload | None] = queue.SimpleQueue()
+        self.finished = False
+
+    def put(self, item: TickerDownload) -> None:
+        self._queue.put(item)
+
+    def close(self) -> None:
+        self._queue.put(None)
+
+    def take(self) -> list[TickerDownload]:
+        """Every outcome settled since the last take, once there is one; [] once the data
+        stage has finished and everything was taken."""
+        taken: list[TickerDownload] = []
+        while not self.finished:
+            try:
+                # Waits (in short looks, so that Ctrl-C is seen) only while nothing is taken.
+                item = self._queue.get(block=not taken, timeout=_ARRIVAL_POLL_SECONDS)
+            except queue.Empty:
+                if taken:
+                    break
+                continue
+            if item is None:
+                self.finished = True
+            else:
+                taken.append(item)
+        return taken
+
+
+_ARRIVAL_POLL_SECONDS = 0.05
+
+
+def run_data_and_backtest_stages(
+    config: Config,
+    cache: PriceCache,
+    executor: Executor,
+    clock: StageClock,
+    show_progress: bool = True,
+    full: bool = False,
+    retry_dead: bool = False,
+) -> tuple[DownloadReport, list[TickerResult], dict[str, Any]]:
+    """The data stage and the backtest, overlapped: each ticker is backtested once its prices
+    are in, while the data stage goes on with the others. Results in the universe's order.
+
+    Why: a warm run's data stage (hundreds of cache files read and checked) and its backtest
+    were two waits in a row, the workers idle through the first and this process through the
+    second. The data stage runs in a thread of its own; the backtest takes, batch after batch,
+    every ticker settled since its last batch, so no ticker's job or result changes. Anything
+    that stops the backtest (Ctrl-C, SIGTERM, an error) stops the data stage too, once the
+    cache writes under way have finished. The clock's "backtest" runs from the first batch to
+    the last result, so it overlaps "download".
+    """
+    arrivals = _Arrivals()
+    cancel = threading.Event()
+    outcome: dict[str, Any] = {}
+
+    def data_stage() -> None:
+        try:
+            with clock.stage("download"):
+                outcome["report"] = run_data_stage(
+                    config, cache, show_progress, retry_dead, arrivals.put, cancel
+                )
+        except BaseException as exc:  # handed to the main thread, which raises it
+            outcome["error"] = exc
+        finally:
+            arrivals.close()
+
+    thread = threading.Thread(target=data_stage, name="pipeline-data-stage", daemon=True)
+    try:
+        thread.start()
+        results = _backtest_as_they_arrive(config, arrivals, executor, clock, show_progress, full)
+    except BaseException:
+        cancel.set()
+        thread.join()
+        raise
+    thread.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    order = {ticker: index for index, ticker in enumerate(config.data.universe)}
+    results.sort(key=lambda result: order[result.ticker])
+    return outcome["report"], results, executor.describe()
+
+
+def _backtest_as_they_arrive(
+    config: Config,
+    arrivals: _Arrivals,
+    executor: Executor,
+    clock: StageClock,
+    show_progress: bool,
+    full: bool,
+) -> list[TickerResult]:
+    """Every arriving ticker's result, in the order the batches finish. The batch that starts
+    once the data stage is done runs under the backtest's progress bar (one bar at a time: the
+    download's is gone by then), which counts the tickers already done."""
+    key = settings_key(config.backtest_settings, config.data.start)
+    results: list[TickerResult] = []
+    started: float | None = None
+    while batch := arrivals.take():
+        started = started if started is not None else time.perf_counter()
+        jobs = [job for job in (plan_job(config, item, key, full) for item in batch) if job]
+        if not arrivals.finished:
+            results.extend(collect_results(jobs, executor.run(jobs)))
+            continue
+        done = len(results)
+        with progress_reporter("backtest", done + len(jobs), enabled=show_progress) as progress:
+            progress.advance(done)
+            results.extend(collect_results(jobs, executor.run(jobs), progress.advance))
+    clock.seconds["backtest"] = round(time.perf_counter() - started, 3) if started else 0.0
+    return results
 
 
 def assemble_summary(
@@ -266,11 +400,9 @@ def run_pipeline(
         remove_leftovers(cache.root)
         for warning in speed_warnings(config.backtest_settings):
             logger.warning(warning)
-        with clock.stage("download"):
-            downloads = run_data_stage(config, cache, show_progress, retry_dead=retry_dead)
-        with clock.stage("backtest"):
-            jobs = plan_jobs(config, downloads, full)
-            results, execution = run_backtest_stage(jobs, executor, show_progress)
+        downloads, results, execution = run_data_and_backtest_stages(
+            config, cache, executor, clock, show_progress, full=full, retry_dead=retry_dead
+        )
     with clock.stage("report"):
         summary = assemble_summary(config.data.universe, downloads, results)
         daily = assemble_daily(results)

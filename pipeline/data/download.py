@@ -278,6 +278,10 @@ class _TickerTask:
         return self._state == "running" and charged >= timeout
 
 
+class DownloadCancelled(Exception):
+    """The data stage was told to stop (`download_universe`'s `cancel`) before it finished."""
+
+
 class _Abandoned(Exception):
     """The stage gave up on this ticker; its worker must stop without reporting or writing."""
 
@@ -317,6 +321,8 @@ def download_universe(
     jitter: Callable[[], float] = random.random,
     retry_dead: bool = False,
     clock: Callable[[], float] = time.monotonic,
+    on_outcome: Callable[[TickerDownload], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> DownloadReport:
     """Bring `tickers`' prices for [data.start, data.end] into `cache` from `source`.
 
@@ -326,6 +332,11 @@ def download_universe(
     recorded in the cache) and `jitter` (uniform in [0, 1)) exist for tests: with a fake clock
     and sleep, every wait the stage makes can be asserted exactly. A remote
     source's dead symbols (`dead_symbols`) are skipped unless `retry_dead`.
+
+    `on_outcome` is called with each ticker's outcome as it is settled (from the thread that
+    called this function, in the order tickers finish), so that later work can start on it
+    before the whole universe is in. Setting `cancel` (from another thread) stops the stage as
+    Ctrl-C does: DownloadCancelled, once the cache writes under way have finished.
     """
     if len(set(tickers)) != len(tickers):
         raise ValueError("tickers must be unique: two workers would write one cache file")
@@ -356,7 +367,7 @@ def download_universe(
     started = clock()
     tasks = [_TickerTask(index, ticker) for index, ticker in enumerate(tickers)]
     try:
-        outcomes = _run_tasks(stage, tasks, settings, progress)
+        outcomes = _run_tasks(stage, tasks, settings, progress, on_outcome, cancel)
     finally:
         if stage.dead is not None:
             stage.dead.save()
@@ -372,6 +383,8 @@ def _run_tasks(
     tasks: list[_TickerTask],
     settings: DownloadConfig,
     progress: ProgressSink | None,
+    on_outcome: Callable[[TickerDownload], None] | None = None,
+    cancel: threading.Event | None = None,
 ) -> list[TickerDownload]:
     """Run `tasks` on `settings.threads` workers; outcomes in task order."""
     todo: queue.SimpleQueue[_TickerTask] = queue.SimpleQueue()
@@ -394,11 +407,15 @@ def _run_tasks(
             logger.info("%s: skipped: %s", outcome.ticker, outcome.reason)
         if progress is not None:
             progress.advance()
+        if on_outcome is not None:
+            on_outcome(outcome)
 
     for _ in range(min(settings.threads, len(tasks))):
         start_worker()
     try:
         while len(outcomes) < len(tasks):
+            if cancel is not None and cancel.is_set():
+                raise DownloadCancelled("the data stage was cancelled")
             with suppress(queue.Empty):
                 record(*done.get(timeout=_POLL_SECONDS))
             for task in tasks:

@@ -16,9 +16,11 @@ import pytest
 from pipeline.config import DataConfig, DownloadConfig
 from pipeline.data.cache import QUARANTINE_DIR, PriceCache
 from pipeline.data.download import (
+    DownloadCancelled,
     DownloadReport,
     RateLimiter,
     RetryPolicy,
+    TickerDownload,
     _TickerTask,
     download_universe,
 )
@@ -204,6 +206,59 @@ def test_progress_advances_once_per_ticker(tmp_path: Path) -> None:
     run(config, source, progress=progress)
 
     assert progress.done == 3
+
+
+def test_each_outcome_is_handed_on_as_it_settles(tmp_path: Path) -> None:
+    tickers = ["SLOW", "KO", "XOM", "GONE"]
+    config = make_config(tmp_path, tickers, threads=4)
+    source = FakeSource()
+    source.delays = {"SLOW": 0.3}
+    source.errors = {"GONE": [DataError("no such symbol")]}
+    handed: list[tuple[str, str]] = []
+
+    report = download_universe(
+        tickers,
+        source,
+        PriceCache(config.cache_dir),
+        config,
+        on_outcome=lambda outcome: handed.append((outcome.ticker, outcome.status)),
+    )
+
+    assert sorted(handed) == sorted(statuses(report).items())  # each once, as reported
+    assert handed[-1] == ("SLOW", "fetched")  # in the order they settled, not requested
+    assert [outcome.ticker for outcome in report.outcomes] == tickers
+
+
+def test_cancel_stops_the_stage_and_leaves_no_temporary_file(tmp_path: Path) -> None:
+    config = make_config(tmp_path, ["KO", "HUNG", "XOM"], threads=3)
+    source = FakeSource()
+    release = threading.Event()
+    source.hangs = {"HUNG": release}
+    cancel = threading.Event()
+    settled: list[str] = []
+
+    def cancel_once_two_are_in(outcome: TickerDownload) -> None:
+        settled.append(outcome.ticker)
+        if len(settled) == 2:
+            cancel.set()
+
+    began = time.monotonic()
+    with pytest.raises(DownloadCancelled):
+        download_universe(
+            ["KO", "HUNG", "XOM"],
+            source,
+            PriceCache(config.cache_dir),
+            config,
+            on_outcome=cancel_once_two_are_in,
+            cancel=cancel,
+        )
+    assert time.monotonic() - began < 5  # HUNG is still hanging: it was not waited for
+    release.set()
+    for thread in download_threads():
+        thread.join(timeout=5)
+    assert sorted(settled) == ["KO", "XOM"]
+    assert not (config.cache_dir / "fake" / "HUNG.parquet").exists()  # abandoned, not written
+    assert list(config.cache_dir.rglob("*.tmp")) == []
 
 
 def test_duplicate_tickers_are_refused(tmp_path: Path) -> None:
