@@ -367,6 +367,26 @@ def render_reports(
     logger.info("reports drawn in %.1f s", time.perf_counter() - started)
 
 
+def _download_and_backtest(
+    config: Config,
+    cache: PriceCache,
+    clock: StageClock,
+    run_dir: Path | None,
+    show_progress: bool,
+    full: bool,
+    retry_dead: bool,
+) -> tuple[DownloadReport, list[TickerResult], dict[str, Any]]:
+    """The two stages on an executor started for them, and stopped however they end."""
+    universe = config.data.universe
+    with make_executor(config.execution, config.backtest_settings, len(universe)) as executor:
+        logger.info("run %s: %d tickers, config %s", run_dir, len(universe), config.digest())
+        for warning in speed_warnings(config.backtest_settings):
+            logger.warning(warning)
+        return run_data_and_backtest_stages(
+            config, cache, executor, clock, show_progress, full=full, retry_dead=retry_dead
+        )
+
+
 def run_pipeline(
     config: Config,
     run_dir: Path | None = None,
@@ -389,20 +409,18 @@ def run_pipeline(
     # One writer per cache; the backtest reads the files the download wrote, so it holds too.
     # The executor starts its workers before the download, so that they warm up meanwhile, and
     # stops them when the block ends, however it ends.
-    with (
-        cache.lock(wait_seconds=lock_wait_seconds),
-        make_executor(
-            config.execution, config.backtest_settings, len(config.data.universe)
-        ) as executor,
-    ):
-        universe = config.data.universe
-        logger.info("run %s: %d tickers, config %s", run_dir, len(universe), config.digest())
+    with cache.lock(wait_seconds=lock_wait_seconds):
         remove_leftovers(cache.root)
-        for warning in speed_warnings(config.backtest_settings):
-            logger.warning(warning)
-        downloads, results, execution = run_data_and_backtest_stages(
-            config, cache, executor, clock, show_progress, full=full, retry_dead=retry_dead
-        )
+        try:
+            downloads, results, execution = _download_and_backtest(
+                config, cache, clock, run_dir, show_progress, full, retry_dead
+            )
+        except BaseException:
+            # The executor has stopped its workers; a worker stopped while it wrote a store
+            # entry left that write's temporary file (never the entry itself): remove it now,
+            # still holding the lock, rather than at the next run's start.
+            remove_leftovers(cache.root)
+            raise
     with clock.stage("report"):
         summary = assemble_summary(config.data.universe, downloads, results)
         daily = assemble_daily(results)

@@ -140,3 +140,21 @@ def test_the_pool_overlaps_the_same_way(tmp_path: Path, held: HeldDownload) -> N
     assert pooled.summary.equals(reference.summary)
     assert pooled.daily.equals(reference.daily)
     assert isinstance(pooled.daily, pd.DataFrame)
+
+
+def test_an_interrupted_run_removes_the_store_writes_its_workers_left(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A worker stopped in the middle of writing its store entry leaves the write's temporary
+    # file (the entry itself is never half written): here a task leaves one, then Ctrl-C.
+    def cut_short(job, settings):
+        assert job.results is not None
+        job.results.path.parent.mkdir(parents=True, exist_ok=True)
+        (job.results.path.parent / f".{job.ticker}.parquet.1.cut{TEMP_SUFFIX}").write_bytes(b"x")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(serial, "run_job", cut_short)
+    with pytest.raises(KeyboardInterrupt):
+        run_backtest(config(tmp_path))
+    assert not list((tmp_path / "cache").rglob(f"*{TEMP_SUFFIX}"))
+    assert not [t for t in threading.enumerate() if t.name == "pipeline-data-stage"]
