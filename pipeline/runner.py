@@ -116,7 +116,13 @@ def plan_jobs(config: Config, downloads: DownloadReport, full: bool = False) -> 
     """One job per ticker with prices, each with its results-store entry beside its cache file
     (`full`: written, not read)."""
     key = settings_key(config.backtest_settings, config.data.start)
-    planned = (plan_job(config, item, key, full) for item in downloads.outcomes)
+    return _jobs_of(config, downloads.outcomes, key, full)
+
+
+def _jobs_of(
+    config: Config, items: Sequence[TickerDownload], key: str, full: bool
+) -> list[TickerJob]:
+    planned = (plan_job(config, item, key, full) for item in items)
     return [job for job in planned if job is not None]
 
 
@@ -163,6 +169,10 @@ def run_backtest_stage(
     return results, executor.describe()
 
 
+# How long the backtest waits for the data stage between looks (Ctrl-C is seen between them).
+_ARRIVAL_POLL_SECONDS = 0.05
+
+
 class _Arrivals:
     """The data stage's outcomes as they settle, handed from its thread to the backtest."""
 
@@ -193,9 +203,6 @@ class _Arrivals:
             else:
                 taken.append(item)
         return taken
-
-
-_ARRIVAL_POLL_SECONDS = 0.05
 
 
 def run_data_and_backtest_stages(
@@ -265,7 +272,7 @@ def _backtest_as_they_arrive(
     started: float | None = None
     while batch := arrivals.take():
         started = started if started is not None else time.perf_counter()
-        jobs = [job for job in (plan_job(config, item, key, full) for item in batch) if job]
+        jobs = _jobs_of(config, batch, key, full)
         if not arrivals.finished:
             results.extend(collect_results(jobs, executor.run(jobs)))
             continue
