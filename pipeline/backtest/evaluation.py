@@ -17,7 +17,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from pipeline.backtest.fitting import make_learner
+from pipeline.backtest.fitting import make_learner, table_predictions, tabulable
 from pipeline.config import BacktestConfig, ModelConfig
 from pipeline.errors import DataError
 
@@ -48,6 +48,9 @@ class Evaluation:
     `predictions` holds every prediction made, the signal last, and `one_class` the indices of
     the one-class refits of the schedule that made them: what a later run may resume from.
     `refits_computed` counts the models fit by this call (fewer than n_refits when resumed).
+    In walk_forward with the signal, `table` is the last refit's prediction of every sign
+    pattern (`fitting.pattern_table`) and `table_refit` that refit's index in the schedule:
+    a later run whose new rows stay in that refit's block predicts them from it, unfit.
     """
 
     positions: np.ndarray
@@ -59,17 +62,23 @@ class Evaluation:
     predictions: np.ndarray | None = None
     one_class: tuple[int, ...] = ()
     refits_computed: int = 0
+    table: np.ndarray | None = None
+    table_refit: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class Resume:
     """Predictions an earlier run made for rows [first_row, first_row + len(predictions)),
     on the same settings and the same prices up to its last row, and the indices of its
-    one-class refits. They stand; only the rows after them are predicted."""
+    one-class refits. They stand; only the rows after them are predicted. `table` (with
+    `table_refit`) is the earlier run's `Evaluation.table`: the model of that refit, which
+    predicts the new rows of its block without being fit again (walk_forward only)."""
 
     first_row: int
     predictions: np.ndarray
     one_class: tuple[int, ...] = ()
+    table: np.ndarray | None = None
+    table_refit: int | None = None
 
     @property
     def next_row(self) -> int:
@@ -156,22 +165,33 @@ def evaluate(
     if resume is not None:
         predictions[: from_row - first_row] = resume.predictions[: from_row - first_row]
         one_class.update(i for i in resume.one_class if refits[i].predict.stop <= from_row)
+    has_signal = signal_features is not None
+    keep_table = has_signal and backtest.mode == "walk_forward" and tabulable(features.shape[1])
+    table, table_refit = None, None
     learner = None  # built only when a refit is due: grouping the rows costs as much as a fit
     computed = 0
     for index, refit in enumerate(refits):
         if refit.predict.stop <= from_row:
             continue
-        learner = learner or make_learner(model, features, targets)
-        positions, single = learner.fit_predict(refit.train, refit.predict)
         begin = max(refit.predict.start, from_row)
-        predictions[begin - first_row : refit.predict.stop - first_row] = positions[
-            begin - refit.predict.start :
-        ]
-        computed += 1
+        reused = _table_of(resume, index) if keep_table else None
+        if reused is not None:
+            positions = table_predictions(reused, features[begin : refit.predict.stop])
+            single = index in resume.one_class
+            table, table_refit = reused, index
+        else:
+            learner = learner or make_learner(model, features, targets)
+            block, single = learner.fit_predict(refit.train, refit.predict)
+            positions = block[begin - refit.predict.start :]
+            computed += 1
+            if keep_table and index == len(refits) - 1:
+                table, table_refit = learner.pattern_table(), index
+        predictions[begin - first_row : refit.predict.stop - first_row] = positions
         if single:
             one_class.add(index)
+    if keep_table and table is None and _table_of(resume, len(refits) - 1) is not None:
+        table, table_refit = resume.table, resume.table_refit  # nothing new: it stands
     backtest_refits = [i for i, refit in enumerate(refits) if refit.predict.start < n_rows]
-    has_signal = signal_features is not None
     return Evaluation(
         positions=predictions[: n_rows - first_row] if has_signal else predictions,
         first_row=first_row,
@@ -182,7 +202,17 @@ def evaluate(
         predictions=predictions,
         one_class=tuple(sorted(one_class)),
         refits_computed=computed,
+        table=table,
+        table_refit=table_refit,
     )
+
+
+def _table_of(resume: Resume | None, index: int) -> np.ndarray | None:
+    """The stored table when it is refit `index`'s model: its training rows are the earlier
+    run's, which stand, so the model is the one that run fit."""
+    if resume is None or resume.table is None or resume.table_refit != index:
+        return None
+    return resume.table
 
 
 def _check_resume(

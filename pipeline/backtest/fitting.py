@@ -9,6 +9,10 @@ refits add the block that joined and, for a rolling window, subtract the rows th
 
 Whichever path, a training block holding one target class only gets a constant model that
 predicts that class: a classifier cannot be fit on one class.
+
+A learner also gives its last model's prediction of every sign pattern (`pattern_table`, 3^L
+values), which the results store keeps so that a later run predicts new rows of that model's
+block without fitting it again.
 """
 
 from __future__ import annotations
@@ -25,10 +29,46 @@ if TYPE_CHECKING:
     from sklearn.base import ClassifierMixin
 
 
+# A prediction table holds one prediction per sign pattern, 3^L of them: up to 8 lags
+# (6,561 patterns, as many bytes in the store); longer patterns are refit instead.
+MAX_TABLE_LAGS = 8
+
+
 class Learner(Protocol):
     def fit_predict(self, train: slice, predict: slice) -> tuple[np.ndarray, bool]:
         """Fit on rows `train`, return (int8 predictions of rows `predict`, one-class flag)."""
         ...
+
+    def pattern_table(self) -> np.ndarray:
+        """The last fitted model's int8 prediction of every sign pattern, by `pattern_codes`."""
+        ...
+
+
+def tabulable(lags: int) -> bool:
+    return lags <= MAX_TABLE_LAGS
+
+
+def pattern_codes(features: np.ndarray) -> np.ndarray:
+    """Each row of sign features (rows, L) as a number in 0..3^L-1: sum of (s_l + 1) 3^l."""
+    digits = np.asarray(features, dtype=np.int64) + 1
+    return digits @ (3 ** np.arange(digits.shape[1], dtype=np.int64))
+
+
+def all_patterns(lags: int) -> np.ndarray:
+    """Every sign pattern of `lags` features (3^L, L) int8, row c the pattern of code c."""
+    codes = np.arange(3**lags, dtype=np.int64)
+    digits = (codes[:, None] // 3 ** np.arange(lags, dtype=np.int64)) % 3
+    return (digits - 1).astype(np.int8)
+
+
+def table_predictions(table: np.ndarray, features: np.ndarray) -> np.ndarray:
+    """The predictions a model's `pattern_table` gives rows of sign features (rows, L).
+
+    The same as that model's predict on the rows: a classifier predicts each row from that
+    row alone (the fast path already predicts each distinct pattern once), so a row's
+    prediction does not depend on which other rows it was predicted with.
+    """
+    return table[pattern_codes(features)]
 
 
 def make_learner(model: ModelConfig, features: np.ndarray, targets: np.ndarray) -> Learner:
@@ -45,12 +85,16 @@ class PlainLearner:
         self._estimator = make_estimator(model.kind, model.params)
         self._features = features
         self._targets = targets
+        self._fitted: _Predictor | None = None
 
     def fit_predict(self, train: slice, predict: slice) -> tuple[np.ndarray, bool]:
-        fitted, one_class = _fit(
+        self._fitted, one_class = _fit(
             self._estimator, self._features[train], self._targets[train], weights=None
         )
-        return _as_positions(fitted.predict(self._features[predict])), one_class
+        return _as_positions(self._fitted.predict(self._features[predict])), one_class
+
+    def pattern_table(self) -> np.ndarray:
+        return _pattern_table(self._fitted, self._features.shape[1])
 
 
 class FastLearner:
@@ -60,15 +104,20 @@ class FastLearner:
         self._estimator = make_estimator(model.kind, model.params)
         self._rows = group_rows(features, targets)
         self._counts = RunningCounts(self._rows.pair_of_row, len(self._rows.pair_targets))
+        self._lags = features.shape[1]
+        self._fitted: _Predictor | None = None
 
     def fit_predict(self, train: slice, predict: slice) -> tuple[np.ndarray, bool]:
         rows = self._rows
         counts = self._counts.slide_to(train.start, train.stop)
         present = np.flatnonzero(counts)
         features, targets = rows.pair_features[present], rows.pair_targets[present]
-        fitted, one_class = _fit(self._estimator, features, targets, counts[present])
+        self._fitted, one_class = _fit(self._estimator, features, targets, counts[present])
         patterns, inverse = np.unique(rows.pattern_of_row[predict], return_inverse=True)
-        return _as_positions(fitted.predict(rows.patterns[patterns]))[inverse], one_class
+        return _as_positions(self._fitted.predict(rows.patterns[patterns]))[inverse], one_class
+
+    def pattern_table(self) -> np.ndarray:
+        return _pattern_table(self._fitted, self._lags)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +202,14 @@ def _fit(
     if len(classes) == 1:
         return ConstantModel(int(classes[0])), True
     return estimator.fit(features, targets, sample_weight=weights), False
+
+
+def _pattern_table(fitted: _Predictor | None, lags: int) -> np.ndarray:
+    if fitted is None:
+        raise RuntimeError("pattern_table before any fit")
+    if not tabulable(lags):
+        raise ValueError(f"{lags} lags make {3**lags} patterns: too many for a table")
+    return _as_positions(fitted.predict(all_patterns(lags)))
 
 
 def _as_positions(predictions: np.ndarray) -> np.ndarray:

@@ -8,9 +8,11 @@ a full computation:
 - the same prices, bit for bit, on every day the earlier run used: its fingerprint (a sha256 over
   the dates and the cleaned prices) equals that of the new prices' first days.
 New days at the end then only add rows. In walk_forward a row's prediction depends only on the
-rows before its refit, so the stored predictions stand and only the refits whose blocks hold a
-new row are fit. in_sample and holdout fit on every row, so there only an unchanged history is
-reused. Anything else is a full computation, with the reason.
+rows before its refit, so the stored predictions stand and only the refits that a new row opens
+are fit: new rows inside the last stored refit's block are predicted by that refit's stored
+pattern table (its model's prediction of every sign pattern), the same model. in_sample and
+holdout fit on every row, so there only an unchanged history is reused. Anything else is a full
+computation, with the reason.
 """
 
 from __future__ import annotations
@@ -25,13 +27,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.backtest.evaluation import Resume
+from pipeline.backtest.evaluation import Resume, walk_forward_refits
 from pipeline.backtest.models import estimator_params
 from pipeline.config import BacktestSettings
 from pipeline.statistics.bootstrap import TickerIntervals
 
 # Bumped whenever what is stored, or how a stored row is computed, changes.
-STORE_FORMAT = 2  # 2: the bootstrap draws its blocks otherwise (other intervals)
+# 2: the bootstrap draws its blocks otherwise (other intervals); 3: the last refit's pattern
+# table.
+STORE_FORMAT = 3
 # The code that computes the numbers: another version may compute other numbers.
 _NUMERIC_PACKAGES = ("pipeline", "scikit-learn", "numpy")
 
@@ -75,7 +79,9 @@ class PricesUsed:
 class StoredRows:
     """One ticker's stored result: predictions of rows first_row..n (the signal row last), the
     decision day of each, the one-class refits' indices, the prices used and the settings key;
-    and the bootstrap intervals drawn from them, which stand while the prices do not change."""
+    and the bootstrap intervals drawn from them, which stand while the prices do not change;
+    in walk_forward, the last refit's prediction of every sign pattern and that refit's index
+    (`Evaluation.table`), None when there is none."""
 
     ticker: str
     settings_key: str
@@ -85,9 +91,13 @@ class StoredRows:
     row_dates: np.ndarray
     one_class: tuple[int, ...] = ()
     intervals: TickerIntervals | None = None
+    table: np.ndarray | None = None
+    table_refit: int | None = None
 
     def resume(self) -> Resume:
-        return Resume(self.first_row, self.predictions, self.one_class)
+        return Resume(
+            self.first_row, self.predictions, self.one_class, self.table, self.table_refit
+        )
 
     def intervals_for(self, prices: pd.Series) -> TickerIntervals | None:
         """The stored intervals when `prices` are the very prices they were drawn from (which
@@ -136,6 +146,8 @@ def plan_resume(
         return None, REASON_RESTATED
     if not _rows_fit(stored, prices, settings.features.lags):
         return None, REASON_MISMATCH
+    if not _table_fits(stored, settings):
+        return None, REASON_MISMATCH
     mode = settings.backtest.mode
     if mode != "walk_forward" and len(prices) != old.rows:
         return None, REASON_NOT_WALK_FORWARD.format(mode=mode)
@@ -154,6 +166,24 @@ def _rows_fit(stored: StoredRows, prices: pd.Series, lags: int) -> bool:
         and bool(np.array_equal(dates, expected.as_unit("ns").to_numpy()))
         and bool(np.isin(stored.predictions, (-1, 0, 1)).all())
         and all(0 <= index < len(stored.predictions) for index in stored.one_class)
+    )
+
+
+def _table_fits(stored: StoredRows, settings: BacktestSettings) -> bool:
+    """No table, or one prediction in {-1, 0, 1} per sign pattern of the last stored refit."""
+    if stored.table is None:
+        return stored.table_refit is None
+    backtest = settings.backtest
+    if backtest.mode != "walk_forward" or stored.table_refit is None:
+        return False
+    n_rows = stored.prices.rows - settings.features.lags - 1
+    refits = walk_forward_refits(
+        n_rows + 1, backtest.train_days, backtest.retrain_every, backtest.window
+    )
+    return (
+        len(stored.table) == 3**settings.features.lags
+        and stored.table_refit == len(refits) - 1
+        and bool(np.isin(stored.table, (-1, 0, 1)).all())
     )
 
 

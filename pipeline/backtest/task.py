@@ -131,6 +131,8 @@ def _to_store(
         row_dates=row_dates.as_unit("ns").to_numpy(),
         one_class=evaluation.one_class,
         intervals=intervals,
+        table=evaluation.table,
+        table_refit=evaluation.table_refit,
     )
 
 

@@ -1,16 +1,17 @@
 """The results store: what each ticker's backtest computed, kept beside the price cache so that a
 later run of the same settings pays only for the new days (METHOD.md, "Incremental runs").
 
-One Parquet file per ticker and settings key,
-`<cache_dir>/results/<source>/<settings key[:16]>/<TICKER>.parquet`: the predictions of the
-evaluation rows and the signal row (int8) with each row's decision day, and as JSON under the
-schema metadata key `ENTRY_KEY` the ticker, the full settings key, the fingerprint of the prices
-used, the first row, the one-class refits and the bootstrap intervals drawn from those rows
-(which stand for a re-run on unchanged prices). Written atomically (a reader sees the old entry
-or the new one). An entry that cannot be read, or that describes another ticker, other settings or
-another format, is moved to `quarantine/` beside it and never trusted: that ticker is computed
-in full. The store is read and written by the per-ticker task, wherever it runs (the cache path
-travels in the job), so reuse is the same under every executor.
+One Parquet file per ticker and settings key, `<cache_dir>/results/<source>/<settings
+key[:16]>/<TICKER>.parquet`: the predictions of the evaluation rows and the signal row (int8)
+with each row's decision day, and as JSON under the schema metadata key `ENTRY_KEY` the ticker,
+the full settings key, the fingerprint of the prices used, the first row, the one-class refits,
+the bootstrap intervals drawn from those rows (which stand for a re-run on unchanged prices)
+and, in walk_forward, the last refit's pattern table (one of `-`, `0`, `+` per sign pattern)
+with that refit's index. Written atomically (a reader sees the old entry or the new one). An
+entry that cannot be read, or that describes another ticker, other settings or another format,
+is moved to `quarantine/` beside it and never trusted: that ticker is computed in full. The
+store is read and written by the per-ticker task, wherever it runs (the cache path travels in
+the job), so reuse is the same under every executor.
 """
 
 from __future__ import annotations
@@ -148,8 +149,9 @@ def write_entry(slot: ResultsSlot, stored: StoredRows) -> None:
         "prices": stored.prices.to_dict(),
         "first_row": stored.first_row,
         "one_class": list(stored.one_class),
-        "rows_sha256": _rows_digest(stored.row_dates, stored.predictions),
+        "rows_sha256": _rows_digest(stored.row_dates, stored.predictions, stored.table),
         "intervals": _intervals_to_json(stored.intervals),
+        "table": _table_to_json(stored.table, stored.table_refit),
         "written_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     table = pa.table(
@@ -170,7 +172,8 @@ def _decode(table: pa.Table) -> StoredRows:
         raise ValueError(f"store format {raw.get('format')!r}, expected {STORE_FORMAT}")
     dates = table.column("date").to_numpy().astype("datetime64[ns]")
     predictions = table.column("prediction").to_numpy().astype(np.int8)
-    if raw.get("rows_sha256") != _rows_digest(dates, predictions):
+    patterns, pattern_refit = _table_from_json(raw.get("table"))
+    if raw.get("rows_sha256") != _rows_digest(dates, predictions, patterns):
         raise ValueError("the stored rows do not match their checksum")
     return StoredRows(
         ticker=str(raw["ticker"]),
@@ -181,7 +184,34 @@ def _decode(table: pa.Table) -> StoredRows:
         row_dates=dates,
         one_class=tuple(int(i) for i in raw["one_class"]),
         intervals=_intervals_from_json(raw.get("intervals")),
+        table=patterns,
+        table_refit=pattern_refit,
     )
+
+
+# A pattern table as text, one character per pattern: short, and readable in the metadata.
+_SIGN_CHARS = {-1: "-", 0: "0", 1: "+"}
+_CHAR_SIGNS = {char: sign for sign, char in _SIGN_CHARS.items()}
+
+
+def _table_to_json(table: np.ndarray | None, refit: int | None) -> dict[str, Any] | None:
+    if table is None or refit is None:
+        return None
+    return {"refit": int(refit), "signs": "".join(_SIGN_CHARS[int(v)] for v in table)}
+
+
+def _table_from_json(raw: object) -> tuple[np.ndarray | None, int | None]:
+    """The stored pattern table and its refit's index; (None, None) when there is none."""
+    if raw is None:
+        return None, None
+    if not isinstance(raw, dict) or type(raw.get("refit")) is not int:
+        raise ValueError("the stored pattern table is malformed")
+    signs = raw.get("signs")
+    if not isinstance(signs, str) or not signs or set(signs) - _CHAR_SIGNS.keys():
+        raise ValueError("the stored pattern table holds other than -, 0, +")
+    values = np.frombuffer(signs.encode("ascii"), dtype=np.uint8)
+    table = np.where(values == ord("+"), 1, np.where(values == ord("-"), -1, 0))
+    return table.astype(np.int8), raw["refit"]
 
 
 def _intervals_to_json(intervals: TickerIntervals | None) -> dict[str, Any] | None:
@@ -221,10 +251,16 @@ def _intervals_from_json(raw: object) -> TickerIntervals | None:
     )
 
 
-def _rows_digest(dates: np.ndarray, predictions: np.ndarray) -> str:
-    """A checksum of the stored rows: a flipped bit in a prediction is caught, not trusted."""
+def _rows_digest(
+    dates: np.ndarray, predictions: np.ndarray, table: np.ndarray | None = None
+) -> str:
+    """A checksum of the stored rows and pattern table: a flipped bit in a prediction is
+    caught, not trusted."""
     digest = hashlib.sha256(np.asarray(dates, dtype="datetime64[ns]").view(np.int64).tobytes())
     digest.update(np.asarray(predictions, dtype=np.int8).tobytes())
+    if table is not None:
+        digest.update(b"table")
+        digest.update(np.asarray(table, dtype=np.int8).tobytes())
     return digest.hexdigest()
 
 

@@ -11,8 +11,11 @@ from pipeline.backtest.fitting import (
     FastLearner,
     PlainLearner,
     RunningCounts,
+    all_patterns,
     group_rows,
     make_learner,
+    pattern_codes,
+    table_predictions,
 )
 from pipeline.backtest.task import backtest_ticker
 from pipeline.config import ModelConfig
@@ -163,3 +166,44 @@ def test_fast_path_matches_the_plain_fit_walking_forward_on_real_prices(
     fast = _positions(prices, make_settings(model=model, **common))
     plain = _positions(prices, make_settings(model={**model, "fast_path": False}, **common))
     np.testing.assert_array_equal(fast, plain)
+
+
+@given(lags=st.integers(1, 7))
+@settings(max_examples=20, deadline=None)
+def test_pattern_codes_number_every_sign_pattern_once(lags: int) -> None:
+    patterns = all_patterns(lags)
+    assert patterns.shape == (3**lags, lags) and patterns.dtype == np.int8
+    np.testing.assert_array_equal(pattern_codes(patterns), np.arange(3**lags))
+    assert len(np.unique(patterns, axis=0)) == 3**lags
+
+
+@given(
+    seed=st.integers(0, 10_000),
+    lags=st.integers(1, 5),
+    n_train=st.integers(8, 120),
+    n_predict=st.integers(1, 60),
+    kind=st.sampled_from(["svc", "logistic_regression", "linear_svc", "random_forest"]),
+    learner=st.sampled_from([FastLearner, PlainLearner]),
+)
+@settings(max_examples=60, deadline=None)
+def test_a_pattern_table_predicts_what_the_fitted_model_predicts(
+    seed: int, lags: int, n_train: int, n_predict: int, kind: str, learner: type
+) -> None:
+    """Rows predicted from the last fit's table equal its own predictions of those rows, for
+    every estimator and either learner: what lets a later run skip that fit."""
+    rng = np.random.default_rng(seed)
+    features = rng.integers(-1, 2, size=(n_train + n_predict, lags)).astype(np.int8)
+    targets = rng.choice(np.array([-1, 1], dtype=np.int8), size=n_train + n_predict)
+    fitter = learner(ModelConfig(kind=kind), features, targets)
+    predict = slice(n_train, n_train + n_predict)
+    positions, _ = fitter.fit_predict(slice(0, n_train), predict)
+    table = fitter.pattern_table()
+    assert table.shape == (3**lags,) and table.dtype == np.int8
+    np.testing.assert_array_equal(table_predictions(table, features[predict]), positions)
+
+
+def test_a_pattern_table_needs_a_fit_first() -> None:
+    features = np.zeros((4, 2), dtype=np.int8)
+    fitter = FastLearner(ModelConfig(), features, np.array([1, -1, 1, -1], dtype=np.int8))
+    with pytest.raises(RuntimeError):
+        fitter.pattern_table()

@@ -41,7 +41,14 @@ def assert_identical(got: TickerResult, expected: TickerResult) -> None:
 
 
 def refits_opened(n_old: int, n_new: int, train_days: int, every: int) -> int:
-    """Refits of the schedule over n_new + 1 rows whose blocks hold a row after row n_old."""
+    """Refits of the schedule over n_new + 1 rows that start after row n_old (the stored
+    signal row): the refit whose block held it predicts from its stored pattern table."""
+    return sum(1 for j in range(train_days, n_new + 1, every) if j > n_old)
+
+
+def refits_in_new_blocks(n_old: int, n_new: int, train_days: int, every: int) -> int:
+    """Refits of the schedule over n_new + 1 rows whose blocks hold a row after row n_old:
+    what is fit when there is no pattern table (more lags than a table holds)."""
     return sum(
         1 for j in range(train_days, n_new + 1, every) if min(j + every, n_new + 1) > n_old + 1
     )
@@ -126,19 +133,60 @@ def ok_run(n_prices: int = 160, seed: int = 1, **backtest: object):
     return prices, config, stored
 
 
-def test_the_walk_forward_signal_row_is_not_refit_when_one_day_stays_in_its_block() -> None:
+def test_one_day_inside_the_last_block_is_predicted_from_its_table_without_a_fit() -> None:
     prices, config, stored = ok_run(160)
+    assert stored.table is not None and len(stored.table) == 3**3
     longer = random_walk(161, seed=1)
     assert longer.iloc[:160].equals(prices)
-    result, _ = step(longer, config, stored)
-    # The new evaluation row was the old signal row, predicted then; the partial block's model
-    # predicts the new signal row: one refit (156 rows, then 157: inside the block from 150).
+    result, fresh = step(longer, config, stored)
+    # The new evaluation row was the old signal row, predicted then; the partial block's
+    # stored table predicts the new signal row (156 rows, then 157: inside the block from 150).
     assert result.reuse == {
         "rows_reused": 117,
         "rows_computed": 0,
-        "refits_computed": 1,
+        "refits_computed": 0,
         "reason": "",
     }
+    assert_identical(result, backtest_ticker("T", longer, config))
+    assert fresh is not None and fresh.table_refit == stored.table_refit
+    assert np.array_equal(fresh.table, stored.table)
+
+
+def test_a_new_block_is_fit_and_its_table_replaces_the_old() -> None:
+    _, config, stored = ok_run(160)  # 156 rows: the last block starts at row 150
+    longer = random_walk(166, seed=1)  # 162 rows: the signal row 162 opens the block at 160
+    result, fresh = step(longer, config, stored)
+    assert result.reuse["refits_computed"] == 1
+    assert_identical(result, backtest_ticker("T", longer, config))
+    assert fresh is not None and fresh.table_refit == stored.table_refit + 1
+    _, full = step(longer, config, None)
+    assert full is not None and np.array_equal(fresh.table, full.table)
+
+
+@pytest.mark.parametrize("lags", [9, 10])
+def test_more_lags_than_a_table_holds_refit_the_last_block_and_stay_exact(lags: int) -> None:
+    config = build_settings(lags, model=FAST, train_days=40, retrain_every=10, min_eval_days=5)
+    prices = random_walk(200, seed=3)
+    _, stored = step(prices.iloc[:180], config, None)
+    assert stored is not None and stored.table is None and stored.table_refit is None
+    result, _ = step(prices, config, stored)
+    n_old, n_new = 180 - lags - 1, 200 - lags - 1
+    assert result.reuse["refits_computed"] == refits_in_new_blocks(n_old, n_new, 40, 10)
+    assert_identical(result, backtest_ticker("T", prices, config))
+
+
+def test_a_table_that_does_not_fit_the_schedule_is_a_full_computation() -> None:
+    _, config, stored = ok_run(160)
+    longer = random_walk(161, seed=1)
+    bad = (
+        replace(stored, table=stored.table[:-1]),
+        replace(stored, table_refit=stored.table_refit - 1),
+        replace(stored, table=np.full_like(stored.table, 2)),
+        replace(stored, table=None),
+    )
+    for wrong in bad:
+        resume, reason = plan_resume(wrong, longer, config)
+        assert resume is None and reason == incremental.REASON_MISMATCH
 
 
 def test_an_unchanged_history_reuses_everything_and_fits_nothing() -> None:

@@ -255,3 +255,46 @@ def test_stored_intervals_round_trip_nan_exactly(slot: ResultsSlot) -> None:
     results_store.write_entry(slot, results_store.replace(stored, intervals=odd))
     back = read_entry(slot, "KO")[0].intervals
     assert back is not None and repr(back) == repr(odd)
+
+
+def test_the_pattern_table_round_trips_and_predicts_the_next_day(slot: ResultsSlot) -> None:
+    prices = random_walk(161, seed=2)
+    backtest_with_store("KO", prices.iloc[:160], SETTINGS, slot)
+    stored, _ = read_entry(slot, "KO")
+    assert stored is not None and stored.table is not None and len(stored.table) == 3**3
+    assert set(stored.table.tolist()) <= {-1, 0, 1} and stored.table_refit is not None
+    result = backtest_with_store("KO", prices, SETTINGS, slot)
+    assert result.reuse["reason"] == "" and result.reuse["refits_computed"] == 0
+    full = backtest_ticker("KO", prices, SETTINGS)
+    assert result.daily.equals(full.daily) and result.signal == full.signal
+
+
+def flip_table_sign(signs: str, at: int) -> str:
+    return signs[:at] + ("-" if signs[at] != "-" else "+") + signs[at + 1 :]
+
+
+@pytest.mark.parametrize(
+    "table",
+    [
+        "flipped",
+        {"refit": 3, "signs": "+-x"},
+        {"refit": "3", "signs": "+-0"},
+        {"signs": "+-0"},
+        "not-an-object",
+    ],
+    ids=["flipped-sign", "other-character", "text-refit", "no-refit", "not-an-object"],
+)
+def test_a_damaged_pattern_table_is_moved_aside_never_trusted(
+    slot: ResultsSlot, table: object
+) -> None:
+    prices = random_walk(161, seed=2)
+    backtest_with_store("KO", prices.iloc[:160], SETTINGS, slot)
+    if table == "flipped":  # a valid-looking table whose checksum no longer matches
+        meta = json.loads(pq.read_schema(slot.path).metadata[ENTRY_KEY])
+        table = dict(meta["table"], signs=flip_table_sign(meta["table"]["signs"], 5))
+    rewrite_meta(slot.path, table=table)
+    result = backtest_with_store("KO", prices, SETTINGS, slot)
+    assert result.reuse["reason"] == results_store.REASON_UNREADABLE
+    assert len(quarantined(slot)) == 1
+    full = backtest_ticker("KO", prices, SETTINGS)
+    assert result.daily.equals(full.daily) and result.signal == full.signal
