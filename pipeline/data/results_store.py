@@ -189,15 +189,17 @@ def _decode(table: pa.Table) -> StoredRows:
     )
 
 
-# A pattern table as text, one character per pattern: short, and readable in the metadata.
-_SIGN_CHARS = {-1: "-", 0: "0", 1: "+"}
-_CHAR_SIGNS = {char: sign for sign, char in _SIGN_CHARS.items()}
+# A pattern table as text, one character per pattern (-1, 0, +1): short, and readable in the
+# metadata.
+_SIGN_CHARS = "-0+"
+_CHAR_CODES = np.frombuffer(_SIGN_CHARS.encode("ascii"), dtype=np.uint8)
 
 
 def _table_to_json(table: np.ndarray | None, refit: int | None) -> dict[str, Any] | None:
     if table is None or refit is None:
         return None
-    return {"refit": int(refit), "signs": "".join(_SIGN_CHARS[int(v)] for v in table)}
+    signs = _CHAR_CODES[np.asarray(table, dtype=np.int64) + 1].tobytes().decode("ascii")
+    return {"refit": int(refit), "signs": signs}
 
 
 def _table_from_json(raw: object) -> tuple[np.ndarray | None, int | None]:
@@ -207,11 +209,11 @@ def _table_from_json(raw: object) -> tuple[np.ndarray | None, int | None]:
     if not isinstance(raw, dict) or type(raw.get("refit")) is not int:
         raise ValueError("the stored pattern table is malformed")
     signs = raw.get("signs")
-    if not isinstance(signs, str) or not signs or set(signs) - _CHAR_SIGNS.keys():
+    if not isinstance(signs, str) or not signs or set(signs) - set(_SIGN_CHARS):
         raise ValueError("the stored pattern table holds other than -, 0, +")
-    values = np.frombuffer(signs.encode("ascii"), dtype=np.uint8)
-    table = np.where(values == ord("+"), 1, np.where(values == ord("-"), -1, 0))
-    return table.astype(np.int8), raw["refit"]
+    sign_of_char = np.zeros(256, dtype=np.int8)
+    sign_of_char[_CHAR_CODES] = (-1, 0, 1)
+    return sign_of_char[np.frombuffer(signs.encode("ascii"), dtype=np.uint8)], raw["refit"]
 
 
 def _intervals_to_json(intervals: TickerIntervals | None) -> dict[str, Any] | None:

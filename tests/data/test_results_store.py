@@ -6,11 +6,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
 from pipeline.backtest.incremental import REASON_FULL, REASON_MISSING
-from pipeline.backtest.task import backtest_ticker
+from pipeline.backtest.task import backtest_resuming, backtest_ticker
 from pipeline.data import results_store
 from pipeline.data.results_store import (
     ENTRY_KEY,
@@ -263,6 +264,9 @@ def test_the_pattern_table_round_trips_and_predicts_the_next_day(slot: ResultsSl
     stored, _ = read_entry(slot, "KO")
     assert stored is not None and stored.table is not None and len(stored.table) == 3**3
     assert set(stored.table.tolist()) <= {-1, 0, 1} and stored.table_refit is not None
+    _, fresh = backtest_resuming("KO", prices.iloc[:160], SETTINGS)
+    assert fresh is not None and fresh.table_refit == stored.table_refit
+    assert fresh.table.dtype == stored.table.dtype and np.array_equal(fresh.table, stored.table)
     result = backtest_with_store("KO", prices, SETTINGS, slot)
     assert result.reuse["reason"] == "" and result.reuse["refits_computed"] == 0
     full = backtest_ticker("KO", prices, SETTINGS)
