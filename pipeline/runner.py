@@ -6,12 +6,13 @@ it returns frames and a manifest, and writes them only when it is given a run di
 
 from __future__ import annotations
 
+import importlib
 import logging
 import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -374,6 +375,23 @@ def render_reports(
     logger.info("reports drawn in %.1f s", time.perf_counter() - started)
 
 
+def _import_report_modules_meanwhile() -> None:
+    """Import the report's modules (matplotlib, Jinja2: half a second) in a thread while the
+    stages run, instead of after the last ticker, when the workers are gone and one core idles.
+
+    Called once the executor has started its workers: a pool forks them from this process
+    while it has one thread, so they never load these modules. Not a daemon: a run that ends
+    early waits the half second rather than exit in the middle of an import.
+    """
+
+    def load() -> None:
+        # An import that fails here fails again in the report stage, which reports it.
+        with suppress(Exception):
+            importlib.import_module("pipeline.report.build")
+
+    threading.Thread(target=load, name="pipeline-report-imports").start()
+
+
 def _download_and_backtest(
     config: Config,
     cache: PriceCache,
@@ -386,6 +404,8 @@ def _download_and_backtest(
     """The two stages on an executor started for them, and stopped however they end."""
     universe = config.data.universe
     with make_executor(config.execution, config.backtest_settings, len(universe)) as executor:
+        if run_dir is not None:
+            _import_report_modules_meanwhile()
         logger.info("run %s: %d tickers, config %s", run_dir, len(universe), config.digest())
         for warning in speed_warnings(config.backtest_settings):
             logger.warning(warning)
