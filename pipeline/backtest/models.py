@@ -9,6 +9,7 @@ deterministic solver; tests/backtest/test_models.py checks each claim against th
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -89,6 +90,12 @@ def import_estimators() -> None:
     """Import every estimator's module now (a fork server, whose workers all fit)."""
     for spec in _REGISTRY.values():
         _ = spec.factory
+
+
+def estimator_is_imported(kind: str) -> bool:
+    """Whether building an estimator of `kind` imports nothing more."""
+    estimator = _REGISTRY[kind].estimator
+    return not isinstance(estimator, str) or estimator.rsplit(".", 1)[0] in sys.modules
 
 
 def known_model_kinds() -> frozenset[str]:

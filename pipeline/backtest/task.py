@@ -57,8 +57,11 @@ def backtest_resuming(
     `stored`, bit for bit; its `reuse` says how many rows were reused and, for a full
     computation, why (`why_not_stored` when there was nothing to reuse). `shared`, when given,
     holds `prices` cleaned and their design matrices, computed once for several settings."""
-    # A bad model.params is the config's fault: raise, early.
-    make_estimator(settings.model.kind, settings.model.params)
+    # A bad model.params is the config's fault: raise, early. Without params the estimator
+    # is the registry's own, and is built only when a refit needs it: a ticker whose stored
+    # refits all stand never imports scikit-learn.
+    if settings.model.params:
+        make_estimator(settings.model.kind, settings.model.params)
     shared = shared if shared is not None else SharedPrices(prices)
     try:
         cleaned = shared.cleaned()

@@ -27,6 +27,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import time
 from collections import deque
 from collections.abc import Iterator, Sequence
@@ -40,6 +41,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pipeline.backtest.models import estimator_is_imported
 from pipeline.backtest.result import TickerResult
 from pipeline.backtest.task import backtest_ticker
 from pipeline.config import BacktestSettings
@@ -87,19 +89,31 @@ def _worker_loop(conn: Connection, task: Task, settings: BacktestSettings) -> No
             for index, job in chunk:
                 if parent_is_gone(parent):
                     return
+                modules = len(sys.modules)
                 started = time.perf_counter()
                 result = run_guarded(task, job, settings)
-                conn.send((index, result, time.perf_counter() - started))
+                seconds = time.perf_counter() - started
+                # A task that imported modules (a worker's first fit imports scikit-learn)
+                # timed the import, not the work: no sample for the chunksize or the timeout.
+                conn.send((index, result, seconds if len(sys.modules) == modules else None))
     except (EOFError, OSError):  # the parent is gone or closed the pipe: nothing to report to
         return
 
 
 def _warm_up(settings: BacktestSettings) -> None:
-    """Pay a fresh worker's one-off costs (lazy imports, first calls) before timed work.
+    """Pay a fresh worker's one-off costs (first calls) before timed work, so that the pilot
+    measures work: first tasks ran 5-10x slower than later ones, and "auto" chose chunks far
+    too small. A failure here is left to the real tasks.
 
-    Without it the pilot measures warm-up, not work: first tasks ran 5-10x slower than later
-    ones, and "auto" chose chunks far too small. A failure here is left to the real tasks.
+    The toy backtest fits a model, so it runs only where the estimator's module is loaded
+    already (a fork server's worker: the server preloads it). A worker forked from the main
+    process imports scikit-learn at its first fit instead, and one whose every ticker reuses
+    its stored refits never does: that import is a second or more of each worker's start,
+    a sixth of a nightly run of an unchanged universe. The task that imports is no pilot
+    sample (`_worker_loop`).
     """
+    if not estimator_is_imported(settings.model.kind):
+        return
     days = pd.bdate_range("2000-01-03", periods=200)
     steps = np.resize(np.array([0.01, -0.012, 0.0, 0.007, -0.004, 0.011, -0.009]), len(days))
     prices = pd.Series(100.0 * np.exp(np.cumsum(steps)), index=days)
@@ -339,7 +353,8 @@ class CrashProofPool:
                     self._start_failures = 0
                     continue
                 index, result, seconds = message
-                plan.observe(seconds)
+                if seconds is not None:
+                    plan.observe(seconds)
                 worker.task_started = time.monotonic()
                 worker.chunk.remove(index)
                 yield index, result

@@ -302,3 +302,34 @@ def test_a_damaged_pattern_table_is_moved_aside_never_trusted(
     assert len(quarantined(slot)) == 1
     full = backtest_ticker("KO", prices, SETTINGS)
     assert result.daily.equals(full.daily) and result.signal == full.signal
+
+
+# Run in a fresh interpreter (the tests' helpers import scikit-learn): one ticker's prices and
+# settings from a pickle, its entry reused; says how many models were fit and whether
+# scikit-learn was imported.
+_REUSE_IN_A_FRESH_PROCESS = """
+import pickle, sys
+from pathlib import Path
+from pipeline.data.results_store import ResultsSlot, backtest_with_store
+prices, settings = pickle.loads(Path(sys.argv[3]).read_bytes())
+result = backtest_with_store("KO", prices, settings, ResultsSlot(Path(sys.argv[1]), sys.argv[2]))
+print(result.reuse["reason"] or "reused", result.reuse["refits_computed"], "sklearn" in sys.modules)
+"""
+
+
+@pytest.mark.parametrize(("extra", "refits"), [(0, 0), (1, 0), (12, 1)])
+def test_scikit_learn_is_imported_only_when_a_refit_is_fit(
+    slot: ResultsSlot, tmp_path: Path, extra: int, refits: int
+) -> None:
+    """A nightly run's worker whose tickers all reuse their stored refits (unchanged, or a new
+    day inside the last refit's block) skips scikit-learn's import, a second of its start."""
+    import pickle
+    import subprocess
+    import sys
+
+    backtest_with_store("KO", random_walk(160, seed=2), SETTINGS, slot)
+    job = tmp_path / "job.pickle"
+    job.write_bytes(pickle.dumps((random_walk(160 + extra, seed=2), SETTINGS)))
+    script = [sys.executable, "-c", _REUSE_IN_A_FRESH_PROCESS, str(slot.path), slot.key, str(job)]
+    done = subprocess.run(script, capture_output=True, text=True, check=True)
+    assert done.stdout.split() == ["reused", str(refits), str(refits > 0)]

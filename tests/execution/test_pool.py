@@ -8,7 +8,7 @@ import pytest
 from pipeline.config import load_config
 from pipeline.execution.jobs import TickerJob
 from pipeline.execution.pool import CrashProofPool
-from tests.execution.tasks import echo_task, misbehaving_task
+from tests.execution.tasks import echo_task, importing_task, misbehaving_task
 
 pytestmark = pytest.mark.slow  # every test starts a process pool
 
@@ -71,6 +71,16 @@ def test_auto_chunksize_is_chosen_after_the_pilot() -> None:
     assert isinstance(described["chunksize"], int) and described["chunksize"] >= 1
     assert described["chunksize_setting"] == "auto"
     assert described["start_method"] in {"fork", "forkserver", "spawn"}
+
+
+def test_a_task_that_imports_modules_is_no_pilot_sample() -> None:
+    """Each worker's first task imports for 0.3 s, and every task works for 20 ms. Timed, the
+    imports would make the pilot's median 0.16 s and the chunks one or two tasks; untimed,
+    chunks of about ten tasks make 0.2 s."""
+    pool = CrashProofPool(SETTINGS, workers=2, chunksize="auto", task=importing_task)
+    tickers = [f"T{i:03d}" for i in range(100)]
+    assert set(run_all(pool, jobs_for(tickers)).values()) == {("ok", "")}
+    assert pool.describe()["chunksize"] >= 4
 
 
 def test_a_task_that_raises_fails_only_its_ticker() -> None:
