@@ -12,11 +12,11 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, suppress
+from contextlib import AbstractContextManager, ExitStack, contextmanager, suppress
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -41,11 +41,15 @@ from pipeline.data.download import (
 from pipeline.data.results_store import remove_leftovers, results_slot
 from pipeline.data.sources.registry import make_source
 from pipeline.execution.executors import Executor, collect_results, make_executor
+from pipeline.execution.forked import ForkedCall, in_forked_child
 from pipeline.execution.jobs import TickerJob
 from pipeline.outputs import claim_out_dir, write_tables
 from pipeline.progress import progress_reporter
-from pipeline.report import compute_aggregates
+from pipeline.report import Aggregates, compute_aggregates
 from pipeline.signals import assemble_signals, reuse_counts, signal_counts, write_signals
+
+if TYPE_CHECKING:
+    from pipeline.report.charts import Chart
 
 logger = logging.getLogger(__name__)
 
@@ -359,18 +363,33 @@ def assess_portfolio(
     return block
 
 
+def draw_charts_meanwhile(
+    summary: pd.DataFrame, daily: pd.DataFrame, aggregates: Aggregates
+) -> AbstractContextManager[ForkedCall[list[Chart]]]:
+    """The report's charts, drawn in a child process while the run computes its portfolio
+    statistics and writes its tables (`pipeline.execution.forked`)."""
+    from pipeline.report.build import report_charts
+
+    return in_forked_child(lambda: report_charts(summary, daily, aggregates), "the charts")
+
+
 def render_reports(
     run_dir: Path,
     summary: pd.DataFrame,
     daily: pd.DataFrame,
     manifest: Mapping[str, Any],
     signals: pd.DataFrame,
+    charts: ForkedCall[list[Chart]] | None = None,
 ) -> None:
-    """report.html, report.md and the charts, drawn from what the run holds in memory."""
+    """report.html, report.md and the charts, drawn from what the run holds in memory;
+    `charts`, when given, are the charts being drawn already."""
     from pipeline.report.build import draw_report, write_report
 
     started = time.perf_counter()
-    files = draw_report(summary, daily, manifest, run_name=run_dir.name, signals=signals)
+    drawn = charts.result() if charts is not None else None
+    files = draw_report(
+        summary, daily, manifest, run_name=run_dir.name, signals=signals, charts=drawn
+    )
     write_report(run_dir, files)
     logger.info("reports drawn in %.1f s", time.perf_counter() - started)
 
@@ -448,20 +467,51 @@ def run_pipeline(
             # still holding the lock, rather than at the next run's start.
             remove_leftovers(cache.root)
             raise
-    with clock.stage("report"):
-        summary = assemble_summary(config.data.universe, downloads, results)
-        daily = assemble_daily(results)
-        signals = assemble_signals(config.data.universe, results)
-        reuse = reuse_counts(results, full)
-        log_reuse(results, reuse)
-        # The per-ticker frames now live in `daily`; keep only what the manifest needs.
-        results = [replace(result, daily=None) for result in results]
-        aggregates = compute_aggregates(summary, daily, cost_bps=config.backtest.cost_bps)
-        statistics = assess_portfolio(config, aggregates.curves, daily, record=run_dir is not None)
+    with ExitStack() as report_stage:
+        with clock.stage("report"):
+            summary = assemble_summary(config.data.universe, downloads, results)
+            daily = assemble_daily(results)
+            signals = assemble_signals(config.data.universe, results)
+            reuse = reuse_counts(results, full)
+            log_reuse(results, reuse)
+            # The per-ticker frames now live in `daily`; keep only what the manifest needs.
+            results = [replace(result, daily=None) for result in results]
+            aggregates = compute_aggregates(summary, daily, cost_bps=config.backtest.cost_bps)
+            charts = (
+                None if run_dir is None
+                else report_stage.enter_context(draw_charts_meanwhile(summary, daily, aggregates))
+            )  # fmt: skip
+            record = run_dir is not None
+            statistics = assess_portfolio(config, aggregates.curves, daily, record=record)
+            if run_dir is not None:
+                write_tables(run_dir, summary, daily)
+                write_signals(run_dir, signals)
+        manifest = _run_manifest(
+            config, started_at, clock, execution, summary, downloads, results, aggregates
+        )
+        manifest.update(reuse=reuse, signals=signal_counts(signals))
+        manifest["statistics"] = statistics
         if run_dir is not None:
-            write_tables(run_dir, summary, daily)
-            write_signals(run_dir, signals)
-    manifest = run_manifest.build_manifest(
+            # The manifest is final before the reports are drawn from it, so a later
+            # `pipeline report` of this directory draws exactly the same ones.
+            run_manifest.write_manifest(run_dir, manifest)
+            render_reports(run_dir, summary, daily, manifest, signals, charts)
+    return RunResult(
+        summary=summary, daily=daily, manifest=manifest, run_dir=run_dir, signals=signals
+    )
+
+
+def _run_manifest(
+    config: Config,
+    started_at: datetime,
+    clock: StageClock,
+    execution: dict[str, Any],
+    summary: pd.DataFrame,
+    downloads: DownloadReport,
+    results: Sequence[TickerResult],
+    aggregates: Aggregates,
+) -> dict[str, Any]:
+    return run_manifest.build_manifest(
         config,
         started_at=started_at,
         timings=clock.seconds,
@@ -472,16 +522,6 @@ def run_pipeline(
         fingerprints={r.ticker: r.fingerprint for r in results if r.fingerprint},
         aggregates=aggregates.to_dict(),
         data_quality=quality_record(config.data.quality, downloads.outcomes),
-    )
-    manifest.update(reuse=reuse, signals=signal_counts(signals))
-    manifest["statistics"] = statistics
-    if run_dir is not None:
-        # The manifest is final before the reports are drawn from it, so a later
-        # `pipeline report` of this directory draws exactly the same ones.
-        run_manifest.write_manifest(run_dir, manifest)
-        render_reports(run_dir, summary, daily, manifest, signals)
-    return RunResult(
-        summary=summary, daily=daily, manifest=manifest, run_dir=run_dir, signals=signals
     )
 
 

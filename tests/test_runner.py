@@ -200,3 +200,24 @@ def test_a_failed_notebook_run_gives_back_the_run_it_was_to_replace(
     with pytest.raises(RuntimeError, match="fell over"):
         run_backtest(_small_config(tmp_path), run_dir=run_dir, force=True)
     assert sorted(p.name for p in run_dir.iterdir()) == before
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("fork", [True, False], ids=["charts-forked", "charts-here"])
+def test_the_run_draws_the_reports_that_pipeline_report_draws(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fork: bool
+) -> None:
+    """Whether the charts were drawn in a child process or here, the run's report files are
+    byte for byte those `pipeline report` draws from its directory."""
+    from pipeline.execution import forked
+    from pipeline.report.build import build_report
+
+    monkeypatch.setattr(forked, "fork_is_safe", lambda: fork)
+    run_dir = tmp_path / "run"
+    run_backtest(synthetic_config(tmp_path), run_dir=run_dir)
+    drawn = {path.name: path.read_bytes() for path in sorted(run_dir.glob("*.png"))}
+    pages = {name: (run_dir / name).read_bytes() for name in ("report.html", "report.md")}
+    assert len(drawn) >= 5
+    rebuilt = build_report(run_dir)
+    assert {path.name: path.read_bytes() for path in rebuilt if path.suffix == ".png"} == drawn
+    assert {name: (run_dir / name).read_bytes() for name in pages} == pages

@@ -9,15 +9,15 @@ files. Every run-level figure comes from the manifest's "aggregates", computed o
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from pipeline.outputs import atomic_write_bytes
-from pipeline.report.aggregates import manifest_aggregates
-from pipeline.report.charts import render_charts
+from pipeline.report.aggregates import Aggregates, manifest_aggregates
+from pipeline.report.charts import Chart, render_charts
 from pipeline.report.html_page import render_html
 from pipeline.report.markdown_page import render_markdown
 from pipeline.report.run_files import RunFiles, read_run
@@ -29,6 +29,16 @@ REPORT_HTML = "report.html"
 REPORT_MD = "report.md"
 
 
+def report_charts(
+    summary: pd.DataFrame, daily: pd.DataFrame, aggregates: Aggregates
+) -> list[Chart]:
+    """The charts of a run that do not depend on its statistics block, from the aggregates it
+    computed (the manifest's "aggregates" and the portfolio curves): what `draw_report` draws
+    from the manifest."""
+    recorded = Aggregates.from_dict(aggregates.to_dict(), aggregates.curves)
+    return render_charts(summary, daily, recorded)
+
+
 def draw_report(
     summary: pd.DataFrame,
     daily: pd.DataFrame,
@@ -37,15 +47,20 @@ def draw_report(
     run_name: str,
     signals: pd.DataFrame | None = None,
     run_dir: Path | None = None,
+    charts: Sequence[Chart] | None = None,
 ) -> dict[str, bytes]:
     """report.html, report.md and the PNG charts of a run: file name -> content, charts first.
 
     `signals` (the next-session positions) opens the report; without it there is no such
     section, as in a run directory written before signals existed. `run_dir`, when the run is
-    read from one, is named in the error of a manifest without aggregates."""
+    read from one, is named in the error of a manifest without aggregates. `charts`, when
+    given, are `report_charts` of the run, drawn already."""
     run = RunFiles(Path(run_name), summary, daily, dict(manifest), signals)
-    aggregates = manifest_aggregates(manifest, daily, run_dir)
-    charts = render_charts(summary, daily, aggregates) + statistics_charts(summary, manifest)
+    # Only the charts draw the portfolio curves: drawn already, they need not be computed.
+    aggregates = manifest_aggregates(manifest, daily if charts is None else None, run_dir)
+    if charts is None:
+        charts = render_charts(summary, daily, aggregates)
+    charts = [*charts, *statistics_charts(summary, manifest)]
     files = {chart.file_name: chart.png for chart in charts}
     files[REPORT_MD] = render_markdown(run, aggregates, charts).encode("utf-8")
     files[REPORT_HTML] = render_html(run, aggregates, charts).encode("utf-8")
