@@ -477,12 +477,13 @@ def run_pipeline(
             # The per-ticker frames now live in `daily`; keep only what the manifest needs.
             results = [replace(result, daily=None) for result in results]
             aggregates = compute_aggregates(summary, daily, cost_bps=config.backtest.cost_bps)
+            writes = run_dir is not None
             charts = (
-                None if run_dir is None
-                else report_stage.enter_context(draw_charts_meanwhile(summary, daily, aggregates))
-            )  # fmt: skip
-            record = run_dir is not None
-            statistics = assess_portfolio(config, aggregates.curves, daily, record=record)
+                report_stage.enter_context(draw_charts_meanwhile(summary, daily, aggregates))
+                if writes
+                else None
+            )
+            statistics = assess_portfolio(config, aggregates.curves, daily, record=writes)
             if run_dir is not None:
                 write_tables(run_dir, summary, daily)
                 write_signals(run_dir, signals)
