@@ -346,7 +346,9 @@ def run(
     except BaseException:
         record.finish(EXIT_FAILURE)
         raise
-    _print_run_summary(result.summary, result.manifest, run_dir / "report.html", quiet)
+    _print_run_summary(
+        result.summary, result.manifest, run_dir / "report.html", quiet, result.seconds
+    )
     if result.failed_tickers:
         # Every failed ticker is named (CONTRACT.md): printable, but not cut to an error's length.
         typer.echo(f"pipeline: {printable(', '.join(result.failed_tickers), newlines=False)}"
@@ -429,7 +431,9 @@ def _holds_only(directory: Path, name: str) -> bool:
     return directory.is_dir() and {p.name for p in directory.iterdir()} <= {name}
 
 
-def _print_run_summary(summary: pd.DataFrame, manifest: dict, report: Path, quiet: bool) -> None:
+def _print_run_summary(
+    summary: pd.DataFrame, manifest: dict, report: Path, quiet: bool, seconds: float | None
+) -> None:
     """The table (or, with --quiet, only the problems), then the headline as the last lines."""
     from pipeline.terminal import headline, problem_lines, results_table
 
@@ -439,7 +443,7 @@ def _print_run_summary(summary: pd.DataFrame, manifest: dict, report: Path, quie
     else:
         width = shutil.get_terminal_size((120, 24)).columns
         _echo(results_table(summary, manifest["config"]["backtest"]["cost_bps"], width))
-    for line in headline(summary, manifest, report):
+    for line in headline(summary, manifest, report, seconds):
         _echo(line)
 
 

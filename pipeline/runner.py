@@ -63,6 +63,9 @@ class RunResult:
     manifest: dict[str, Any]
     run_dir: Path | None = None
     signals: pd.DataFrame | None = None  # next-session positions: one row per ok ticker
+    # Wall seconds from the start of the run to its last file; the stages' own timings overlap
+    # (the backtest starts while the download goes on), so they do not add up to this.
+    seconds: float | None = None
 
     @property
     def aggregates(self) -> dict[str, Any]:
@@ -450,6 +453,7 @@ def run_pipeline(
     `lock_wait_seconds`.
     """
     started_at = datetime.now(UTC)
+    started = time.perf_counter()
     clock = StageClock()
     cache = PriceCache(config.data.cache_dir)
     # One writer per cache; the backtest reads the files the download wrote, so it holds too.
@@ -498,7 +502,12 @@ def run_pipeline(
             run_manifest.write_manifest(run_dir, manifest)
             render_reports(run_dir, summary, daily, manifest, signals, charts)
     return RunResult(
-        summary=summary, daily=daily, manifest=manifest, run_dir=run_dir, signals=signals
+        summary=summary,
+        daily=daily,
+        manifest=manifest,
+        run_dir=run_dir,
+        signals=signals,
+        seconds=round(time.perf_counter() - started, 3),
     )
 
 

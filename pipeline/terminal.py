@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -109,12 +110,18 @@ def _present(value: Any) -> bool:
         return True
 
 
-def headline(summary: pd.DataFrame, manifest: Mapping[str, Any], report: Path | None) -> list[str]:
-    """The lines an analyst reads first, in this order: counts, accuracy, the portfolio after
-    costs against buy-and-hold, short histories, the next session, where the report is."""
+def headline(
+    summary: pd.DataFrame,
+    manifest: Mapping[str, Any],
+    report: Path | None,
+    seconds: float | None = None,
+) -> list[str]:
+    """The lines an analyst reads first, in this order: counts (with the run's wall `seconds`,
+    else the manifest's start-to-finish span), accuracy, the portfolio after costs against
+    buy-and-hold, short histories, the next session, where the report is."""
     aggregates = manifest.get("aggregates") or {}
     counts = manifest["counts"]
-    lines = [_counts_line(counts, manifest), _accuracy_line(aggregates, counts)]
+    lines = [_counts_line(counts, manifest, seconds), _accuracy_line(aggregates, counts)]
     lines.append(_portfolio_line(aggregates, counts))
     verdict = (manifest.get("statistics") or {}).get("verdict")
     if verdict and verdict.get("headline"):
@@ -135,14 +142,31 @@ def headline(summary: pd.DataFrame, manifest: Mapping[str, Any], report: Path | 
     return lines
 
 
-def _counts_line(counts: Mapping[str, int], manifest: Mapping[str, Any]) -> str:
+def _counts_line(
+    counts: Mapping[str, int], manifest: Mapping[str, Any], seconds: float | None
+) -> str:
     mode = manifest["config"]["backtest"]["mode"]
     note = " (in-sample: describes the past, not a forecast)" if mode == "in_sample" else ""
-    seconds = sum((manifest.get("timings") or {}).values())
+    if seconds is None:
+        seconds = _manifest_span(manifest)
+    took = f"; {seconds:.1f} s" if seconds is not None else ""
     return (
         f"{counts['ok']} ok, {counts['skipped']} skipped, {counts['failed']} failed; "
-        f"mode {mode}{note}; {seconds:.1f} s"
+        f"mode {mode}{note}{took}"
     )
+
+
+def _manifest_span(manifest: Mapping[str, Any]) -> float | None:
+    """Seconds from the manifest's started_at to its finished_at (whole seconds), or None.
+
+    Not the sum of its stage timings: the download and the backtest overlap."""
+    try:
+        started = datetime.fromisoformat(str(manifest["started_at"]))
+        finished = datetime.fromisoformat(str(manifest["finished_at"]))
+        span = (finished - started).total_seconds()
+    except (KeyError, TypeError, ValueError):  # absent, unparsable, or naive against aware
+        return None
+    return span if span >= 0 else None
 
 
 def _accuracy_line(aggregates: Mapping[str, Any], counts: Mapping[str, int]) -> str:

@@ -38,6 +38,9 @@ def test_notebook_entry_returns_frames_and_manifest(tmp_path: Path) -> None:
     for key in ("config", "config_hash", "versions", "started_at", "finished_at", "timings"):
         assert key in result.manifest
     assert set(result.manifest["timings"]) == {"download", "backtest", "report"}
+    # The run's wall time covers every stage; the download and the backtest overlap.
+    assert result.seconds is not None
+    assert result.seconds >= max(result.manifest["timings"].values())
     assert result.run_dir is None and not (tmp_path / "reports").exists()
 
 

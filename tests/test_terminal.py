@@ -221,3 +221,38 @@ def test_elsewhere_info_lines_go_to_whatever_stderr_is(
     finally:
         for handler in console_handlers():
             logging.getLogger().removeHandler(handler)
+
+
+def _counts_manifest(**extra) -> dict:
+    return {
+        "counts": {"ok": 3, "skipped": 0, "failed": 0},
+        "config": {"backtest": {"mode": "walk_forward"}},
+        # The backtest starts while the download goes on: these overlap.
+        "timings": {"download": 5.0, "backtest": 14.0, "report": 1.0},
+        "aggregates": {},
+        **extra,
+    }
+
+
+def test_the_counts_line_gives_the_run_s_wall_time_not_the_sum_of_overlapping_stages() -> None:
+    summary = summary_of([])
+    line = headline(summary, _counts_manifest(), None, seconds=15.64)[0]
+    assert line.endswith("; 15.6 s") and "20.0 s" not in line
+    spanned = _counts_manifest(
+        started_at="2026-01-02T03:04:05+00:00", finished_at="2026-01-02T03:04:21+00:00"
+    )
+    assert headline(summary, spanned, None)[0].endswith("; 16.0 s")
+
+
+@pytest.mark.parametrize(
+    "times",
+    [
+        {},
+        {"started_at": "yesterday", "finished_at": "today"},
+        {"started_at": "2026-01-02T03:04:05", "finished_at": "2026-01-02T03:04:21+00:00"},
+        {"started_at": "2026-01-02T03:04:21+00:00", "finished_at": "2026-01-02T03:04:05+00:00"},
+    ],
+)
+def test_without_a_wall_time_the_counts_line_says_none_rather_than_a_wrong_one(times) -> None:
+    line = headline(summary_of([]), _counts_manifest(**times), None)[0]
+    assert line == "3 ok, 0 skipped, 0 failed; mode walk_forward"
