@@ -386,7 +386,7 @@ def _run_tasks(
     on_outcome: Callable[[TickerDownload], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> list[TickerDownload]:
-    """Run `tasks` on `settings.threads` workers; outcomes in task order."""
+    """Run `tasks` on `data_stage_threads` workers; outcomes in task order."""
     todo: queue.SimpleQueue[_TickerTask] = queue.SimpleQueue()
     done: queue.SimpleQueue[tuple[int, TickerDownload]] = queue.SimpleQueue()
     for task in tasks:
@@ -410,7 +410,7 @@ def _run_tasks(
         if on_outcome is not None:
             on_outcome(outcome)
 
-    for _ in range(min(settings.threads, len(tasks))):
+    for _ in range(min(data_stage_threads(stage.source, settings), len(tasks))):
         start_worker()
     # Looking every task over for one past its timeout after every result made a warm run of
     # n cached tickers cost n^2 looks (25 million for 5,000): look at most once per poll.
@@ -437,6 +437,18 @@ def _run_tasks(
         _await_writes(tasks)
         raise
     return [outcomes[index] for index in range(len(tasks))]
+
+
+def data_stage_threads(source: PriceSource, settings: DownloadConfig) -> int:
+    """Threads for the data stage: `settings.threads` for a remote source, one for local files.
+
+    Threads pay off while requests wait on the network. Reading local files and the cache,
+    checking and merging prices is Python holding the GIL, and more threads only take it from
+    each other: 505 cached tickers cost 3.3 s of CPU on 8 threads, 2.1 s on 2 and 1.4 s on one,
+    in 2.2, 1.6 and 1.4 s of wall time (benchmarks/RESULTS.md), while the backtest's workers
+    need those cores.
+    """
+    return settings.threads if source.remote else 1
 
 
 def _await_writes(tasks: list[_TickerTask]) -> None:

@@ -22,6 +22,7 @@ from pipeline.data.download import (
     RetryPolicy,
     TickerDownload,
     _TickerTask,
+    data_stage_threads,
     download_universe,
 )
 from pipeline.errors import DataError, RateLimitedError, TransientSourceError
@@ -167,6 +168,34 @@ def test_threads_overlap_slow_fetches(tmp_path: Path) -> None:
     serial = 16 * 0.2
     assert elapsed < 0.5 * serial, f"{elapsed:.2f} s is not much faster than serial {serial} s"
     assert report.counts == {"hits": 0, "fetched": 16, "refreshed": 0, "skipped": 0, "failed": 0}
+
+
+class LocalFiles(FakeSource):
+    """A source of local files: no network to wait on, so no threads to overlap."""
+
+    remote = False
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: set[str] = set()
+
+    def fetch(self, ticker: str, start: date, end: date) -> pd.DataFrame:
+        self.threads.add(threading.current_thread().name)
+        return super().fetch(ticker, start, end)
+
+
+def test_a_local_source_is_read_on_one_thread_whatever_threads_says(tmp_path: Path) -> None:
+    tickers = [f"T{i:02d}" for i in range(12)]
+    config = make_config(tmp_path, tickers, threads=8)
+    source = LocalFiles()
+    source.delays = dict.fromkeys(tickers, 0.01)  # long enough for a second thread to start
+    report = run(config, source)
+    assert report.counts["fetched"] == 12
+    assert len(source.threads) == 1, source.threads
+    assert [outcome.ticker for outcome in report.outcomes] == tickers
+    # Hits read the cache only: one thread for them too; a remote source keeps its 8.
+    assert data_stage_threads(source, config.download) == 1
+    assert data_stage_threads(FakeSource(), config.download) == 8
 
 
 def test_outcomes_follow_the_requested_order(tmp_path: Path) -> None:
