@@ -76,3 +76,37 @@ def test_baseline_portfolios_by_hand():
     )
     pd.testing.assert_series_equal(found["long"]["buy_hold"], portfolio_returns(daily)["buy_hold"])
     assert baseline_portfolios(daily.drop(columns=["majority_position"])) == {}
+
+
+@pytest.mark.parametrize("cost_bps", [0.0, 5.0])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_each_baseline_portfolio_is_the_model_portfolio_of_its_positions(seed, cost_bps):
+    """A baseline's portfolio is the one `portfolio_returns` gives a model that held the
+    baseline's positions: bit for bit, on rows out of order, with NaN returns and costs."""
+    rng = np.random.default_rng(seed)
+    frames = []
+    for ticker in ("A", "B", "C", "D"):
+        n = int(rng.integers(5, 40))
+        dates = pd.bdate_range("2021-01-01", periods=60)[rng.integers(0, 20) :][:n]
+        asset = rng.normal(0, 0.02, len(dates))
+        asset[rng.random(len(dates)) < 0.05] = np.nan
+        frames.append(pd.DataFrame({
+            "ticker": ticker, "date": dates, "asset_log_return": asset,
+            "majority_position": rng.choice([-1, 1], len(dates)).astype("int8"),
+            "momentum_position": rng.choice([-1, 0, 1], len(dates)).astype("int8"),
+        }))  # fmt: skip
+    daily = pd.concat(frames, ignore_index=True).sample(frac=1.0, random_state=seed)
+    daily["position"] = np.int8(1)
+    daily["strategy_log_return"] = daily["asset_log_return"]
+    found = baseline_portfolios(daily, cost_bps)
+    held = {
+        "long": np.ones(len(daily)),
+        "majority": daily["majority_position"].to_numpy(dtype="float64"),
+        "momentum": daily["momentum_position"].to_numpy(dtype="float64"),
+        "reversal": -daily["momentum_position"].to_numpy(dtype="float64"),
+    }
+    for name, positions in held.items():
+        as_model = daily.assign(
+            position=positions, strategy_log_return=positions * daily["asset_log_return"]
+        )
+        pd.testing.assert_frame_equal(found[name], portfolio_returns(as_model, cost_bps))
