@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import signal
+import sys
 import threading
 import time
 
@@ -101,3 +103,31 @@ def test_the_child_never_outlives_its_block(earlier: set[int]) -> None:
         assert call.forked and len(children() - earlier) == 1
         raise KeyboardInterrupt  # Ctrl-C while the child draws
     assert children() == earlier
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or platform.libc_ver()[0] != "glibc",
+    reason="malloc_trim is glibc's",
+)
+def test_the_heap_s_free_pages_go_back_to_the_system_before_a_fork() -> None:
+    """Freed blocks below one still in use stay resident until trimmed; a fork would map them
+    again in the child."""
+    process = psutil.Process()
+    blocks = [bytearray(48 * 1024) for _ in range(2000)]  # under glibc's mmap threshold: heap
+    for block in blocks:
+        block[::4096] = b"x" * len(block[::4096])  # touch every page
+    pinned = blocks[-1]  # keeps the heap's top in use, so free() cannot shrink it
+    del blocks
+    held = process.memory_info().rss
+    forked.release_free_heap()
+    released = held - process.memory_info().rss
+    assert released > 50 * 2**20, f"only {released / 2**20:.0f} MB went back"
+    assert pinned[0] == ord("x")
+
+
+def test_without_glibc_releasing_the_heap_does_nothing(monkeypatch) -> None:
+    def no_libc(name):
+        raise OSError("no such library")
+
+    monkeypatch.setattr(forked.ctypes, "CDLL", no_libc)
+    forked.release_free_heap()  # returns, raises nothing
