@@ -386,7 +386,8 @@ def _run_tasks(
     on_outcome: Callable[[TickerDownload], None] | None = None,
     cancel: threading.Event | None = None,
 ) -> list[TickerDownload]:
-    """Run `tasks` on `data_stage_threads` workers; outcomes in task order."""
+    """Run `tasks` on up to `settings.threads` workers (`first_threads` of them at once, one
+    more whenever a poll passes with none finished); outcomes in task order."""
     todo: queue.SimpleQueue[_TickerTask] = queue.SimpleQueue()
     done: queue.SimpleQueue[tuple[int, TickerDownload]] = queue.SimpleQueue()
     for task in tasks:
@@ -410,7 +411,8 @@ def _run_tasks(
         if on_outcome is not None:
             on_outcome(outcome)
 
-    for _ in range(min(data_stage_threads(stage.source, settings), len(tasks))):
+    started = min(first_threads(stage.source, settings), len(tasks))
+    for _ in range(started):
         start_worker()
     # Looking every task over for one past its timeout after every result made a warm run of
     # n cached tickers cost n^2 looks (25 million for 5,000): look at most once per poll.
@@ -421,8 +423,10 @@ def _run_tasks(
                 raise DownloadCancelled("the data stage was cancelled")
             try:
                 record(*done.get(timeout=_POLL_SECONDS))
-            except queue.Empty:
-                pass
+            except queue.Empty:  # every thread is waiting on something: one more may go on
+                if started < min(settings.threads, len(tasks)) and not todo.empty():
+                    start_worker()
+                    started += 1
             else:
                 if stage.clock() - looked_at < _POLL_SECONDS:
                     continue
@@ -439,14 +443,16 @@ def _run_tasks(
     return [outcomes[index] for index in range(len(tasks))]
 
 
-def data_stage_threads(source: PriceSource, settings: DownloadConfig) -> int:
-    """Threads for the data stage: `settings.threads` for a remote source, one for local files.
+def first_threads(source: PriceSource, settings: DownloadConfig) -> int:
+    """Threads the data stage starts with: `settings.threads` for a remote source, one for
+    local files; either adds one, up to `settings.threads`, whenever a poll (0.1 s) passes
+    without a ticker finished (a slow disk, a file that hangs).
 
     Threads pay off while requests wait on the network. Reading local files and the cache,
     checking and merging prices is Python holding the GIL, and more threads only take it from
-    each other: 505 cached tickers cost 3.3 s of CPU on 8 threads, 2.1 s on 2 and 1.4 s on one,
-    in 2.2, 1.6 and 1.4 s of wall time (benchmarks/RESULTS.md), while the backtest's workers
-    need those cores.
+    each other: 505 cached tickers cost 3.0-3.3 s of CPU on 8 threads, 2.1 s on 2 and 1.3-1.4 s
+    on one, in 2.2-2.5, 1.6 and 1.3-1.4 s of wall time (benchmarks/RESULTS.md), while the
+    backtest's workers need those cores.
     """
     return settings.threads if source.remote else 1
 

@@ -22,8 +22,8 @@ from pipeline.data.download import (
     RetryPolicy,
     TickerDownload,
     _TickerTask,
-    data_stage_threads,
     download_universe,
+    first_threads,
 )
 from pipeline.errors import DataError, RateLimitedError, TransientSourceError
 from tests.data.fakes import VirtualClock
@@ -184,7 +184,7 @@ class LocalFiles(FakeSource):
         return super().fetch(ticker, start, end)
 
 
-def test_a_local_source_is_read_on_one_thread_whatever_threads_says(tmp_path: Path) -> None:
+def test_a_local_source_is_read_on_one_thread_while_it_keeps_up(tmp_path: Path) -> None:
     tickers = [f"T{i:02d}" for i in range(12)]
     config = make_config(tmp_path, tickers, threads=8)
     source = LocalFiles()
@@ -193,9 +193,35 @@ def test_a_local_source_is_read_on_one_thread_whatever_threads_says(tmp_path: Pa
     assert report.counts["fetched"] == 12
     assert len(source.threads) == 1, source.threads
     assert [outcome.ticker for outcome in report.outcomes] == tickers
-    # Hits read the cache only: one thread for them too; a remote source keeps its 8.
-    assert data_stage_threads(source, config.download) == 1
-    assert data_stage_threads(FakeSource(), config.download) == 8
+    assert first_threads(source, config.download) == 1
+    assert first_threads(FakeSource(), config.download) == 8
+
+
+def test_a_local_file_that_hangs_holds_up_no_other(tmp_path: Path) -> None:
+    """One more thread for each poll in which none finished, up to `threads`."""
+    tickers = ["SLOW", "HUNG", *(f"T{i:02d}" for i in range(10))]
+    config = make_config(tmp_path, tickers, threads=3)
+    source = LocalFiles()
+    source.hangs = {"SLOW": threading.Event(), "HUNG": threading.Event()}
+    others_done = threading.Event()
+    fetched: list[str] = []
+
+    def release_once_the_others_are_in(ticker: str) -> None:
+        fetched.append(ticker)
+        if len(fetched) == len(tickers):
+            others_done.set()
+
+    source.before_fetch = release_once_the_others_are_in
+    def release_when_the_others_are_in() -> None:
+        others_done.wait(5)
+        for hung in source.hangs.values():
+            hung.set()
+
+    threading.Thread(target=release_when_the_others_are_in, daemon=True).start()
+    report = run(config, source)
+    assert others_done.is_set(), "the others waited for the files that hang"
+    assert report.counts["fetched"] == 12
+    assert len(source.threads) == 3, source.threads  # two held, the third read the others
 
 
 def test_outcomes_follow_the_requested_order(tmp_path: Path) -> None:
