@@ -172,6 +172,16 @@ def meta_for_frame(
     )
 
 
+def at_midnight(index: pd.DatetimeIndex) -> bool:
+    """Whether every date of a tz-naive `index` is at midnight (NaT is not).
+
+    The same answer as `(index == index.normalize()).all()`, from the integer ticks: a frame
+    is checked several times on its way into the cache, and normalizing 20 years of dates took
+    half a millisecond each time, most of the check."""
+    ticks_per_day = np.timedelta64(1, "D").astype(f"m8[{index.unit}]").astype(np.int64)
+    return bool(np.all(index.asi8 % ticks_per_day == 0))
+
+
 def normalize_price_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """`frame` in the stored form, or ValueError naming what breaks the `sources.base` shape.
 
@@ -192,7 +202,7 @@ def normalize_price_frame(frame: pd.DataFrame) -> pd.DataFrame:
         )
     if not (index.is_monotonic_increasing and index.is_unique):
         raise ValueError("dates must be strictly increasing, without duplicates")
-    if not (index == index.normalize()).all():
+    if not at_midnight(index):
         raise ValueError("dates must be at midnight (one row per trading day)")
     columns = [c for c in PRICE_COLUMNS if c in frame.columns]
     non_numeric = [c for c in columns if not pd.api.types.is_numeric_dtype(frame[c])]
