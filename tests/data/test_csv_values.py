@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipeline.data.sources.csv_source import CsvSource, read_price_file
-from pipeline.data.sources.csv_values import parse_dates, parse_numbers
+from pipeline.data.sources.csv_values import detected_dates, parse_dates, parse_numbers
 from pipeline.errors import DataError
 
 WIDE = (date(1700, 1, 1), date(2260, 12, 31))
@@ -278,3 +278,38 @@ def test_hypothesis_files_through_the_source(tmp_path: Path) -> None:
         np.testing.assert_allclose(frame["adj_close"].to_numpy(), np.round(prices, 2))
 
     check()
+
+
+def _written(day: date) -> st.SearchStrategy[str]:
+    return st.sampled_from(
+        [
+            f"{day.year}-{day.month}-{day.day}",
+            f" {day} ",
+            f"{day} 16:00",
+            f"{day}T00:00Z",
+            f"{day:%m/%d/%Y}",
+            f"{day:%Y%m%d}",
+            f"{day:%d.%m.%Y}",
+        ]
+    )
+
+
+_CELLS = st.one_of(
+    st.dates(min_value=date(1700, 1, 1), max_value=date(2250, 12, 31)).map(str),
+    st.dates(min_value=date(1990, 1, 1), max_value=date(2030, 12, 31)).flatmap(_written),
+    st.sampled_from(["", "null", "2019-02-30", "1600-01-01", "2019-13-01"]),
+    st.none(),
+)
+
+
+@given(st.lists(_CELLS, min_size=1, max_size=6))
+def test_the_iso_shortcut_reads_every_column_as_the_detection_does(cells) -> None:
+    values = pd.Series(cells, dtype="str", name="Date")
+
+    def outcome(read):
+        try:
+            return read(values, "f.csv").tolist()
+        except DataError as exc:
+            return str(exc)
+
+    assert outcome(parse_dates) == outcome(detected_dates)
