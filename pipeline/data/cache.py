@@ -205,11 +205,15 @@ def normalize_price_frame(frame: pd.DataFrame) -> pd.DataFrame:
     if not at_midnight(index):
         raise ValueError("dates must be at midnight (one row per trading day)")
     columns = [c for c in PRICE_COLUMNS if c in frame.columns]
-    non_numeric = [c for c in columns if not pd.api.types.is_numeric_dtype(frame[c])]
-    if non_numeric:
-        raise ValueError(f"price columns must be numeric; not numeric: {non_numeric}")
+    # numpy's number kinds are numeric; anything else (an extension type, text) is asked.
+    if not all(getattr(dtype, "kind", "O") in "biufc" for dtype in frame.dtypes):
+        non_numeric = [c for c in columns if not pd.api.types.is_numeric_dtype(frame[c])]
+        if non_numeric:
+            raise ValueError(f"price columns must be numeric; not numeric: {non_numeric}")
     stored_index = pd.DatetimeIndex(index.as_unit(_INDEX_UNIT), freq=None, name=INDEX_NAME)
-    return frame[columns].astype("float64").set_axis(stored_index)
+    # In order already (every frame this package wrote): no selection, which copies the frame.
+    ordered = frame if list(frame.columns) == columns else frame[columns]
+    return ordered.astype("float64").set_axis(stored_index)
 
 
 def _check_stored_columns(table: pa.Table, dates: np.ndarray) -> None:
