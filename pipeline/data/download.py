@@ -445,7 +445,7 @@ def _run_tasks(
 
 def first_threads(source: PriceSource, settings: DownloadConfig) -> int:
     """Threads the data stage starts with: `settings.threads` for a remote source, one for
-    local files; either adds one, up to `settings.threads`, whenever a poll (0.1 s) passes
+    local files, which get one more, up to `settings.threads`, whenever a poll (0.1 s) passes
     without a ticker finished (a slow disk, a file that hangs).
 
     Threads pay off while requests wait on the network. Reading local files and the cache,

@@ -294,6 +294,10 @@ def portfolio_returns(daily: pd.DataFrame, cost_bps: float = 0.0) -> pd.DataFram
     return frame
 
 
+# A portfolio's per-row log returns, or what computes them when its column is filled.
+_Column = NDArray[np.float64] | Callable[[], NDArray[np.float64]]
+
+
 def baseline_portfolios(daily: pd.DataFrame, cost_bps: float = 0.0) -> dict[str, pd.DataFrame]:
     """Each baseline's equal-weight portfolio (METHOD.md, "Baselines"), as `portfolio_returns`
     frames; {} when `daily` lacks the baselines' positions (a run written before them).
@@ -332,7 +336,8 @@ def _held_returns(
         return positions() * asset
 
     def strategy_net() -> NDArray[np.float64]:
-        return _row_returns(positions(), asset, strategy(), rows, cost_bps)["strategy_net"]
+        held = positions()
+        return _row_returns(held, asset, held * asset, rows, cost_bps)["strategy_net"]
 
     returns: dict[str, _Column] = {"strategy": strategy, "buy_hold": asset}
     if rows is not None and cost_bps > 0:
@@ -354,10 +359,6 @@ def _row_returns(
         changes = _changes(positions, rows)
         returns["strategy_net"] = strategy - cost_bps / BPS_PER_UNIT * changes
     return returns
-
-
-# A portfolio's per-row log returns, or what computes them when its column is filled.
-_Column = NDArray[np.float64] | Callable[[], NDArray[np.float64]]
 
 
 def _day_means(

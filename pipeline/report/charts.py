@@ -288,8 +288,8 @@ def extreme_tickers(ok: pd.DataFrame, daily: pd.DataFrame, n: int = N_EXTREME_TI
             return figure
         for rows, colours in ((best, GOOD_COLOURS), (worst, BAD_COLOURS[::-1])):
             for row, colour in zip(rows.itertuples(), colours, strict=False):
-                # A mask a ticker: grouping every row by ticker to draw six of them held
-                # 45 MB for 500 tickers x 20 years, in the process that draws the charts.
+                # One mask per drawn ticker: grouping every row by ticker to draw six of them
+                # held 45 MB for 500 tickers x 20 years, in the process that draws the charts.
                 ticker_rows = daily.loc[daily["ticker"] == row.ticker, _TICKER_CURVE_COLUMNS]
                 _plot_ticker(axes, ticker_rows, row, colour)
         axes.axhline(1.0, color="black", linewidth=0.8)
