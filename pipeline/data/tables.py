@@ -5,6 +5,10 @@ scanner), which costs about 1 ms a file before any page is decoded: on a 20-year
 half of the read. A nightly run reads two or three such files per ticker, so they are read
 through `ParquetFile` instead, which decodes the same table (same schema metadata, same
 errors for a truncated or corrupt file) without that layer (benchmarks/RESULTS.md).
+
+They are decoded on the calling thread (`use_threads=False`): a file of a few thousand rows is
+decoded faster than pyarrow's thread pool hands its columns out and back, and the processes
+that read them (the data stage's threads, the backtest's workers) already keep every core busy.
 """
 
 from __future__ import annotations
@@ -20,4 +24,5 @@ import pyarrow.parquet as pq
 def read_parquet(source: Path | str | BinaryIO, columns: Sequence[str] | None = None) -> pa.Table:
     """The whole table of one Parquet file, or only `columns`."""
     with pq.ParquetFile(source) as parquet_file:
-        return parquet_file.read(columns=list(columns) if columns is not None else None)
+        selected = list(columns) if columns is not None else None
+        return parquet_file.read(columns=selected, use_threads=False)

@@ -586,27 +586,3 @@ def test_merge_replaces_cached_rows_inside_the_refreshed_window() -> None:
     assert len(merged) == 12
     assert (merged["close"].iloc[8:] == -1.0).all()
     assert (merged["close"].iloc[:8] == cached["close"].iloc[:8]).all()
-
-
-@given(
-    st.lists(
-        st.one_of(
-            st.none(),
-            st.datetimes(min_value=datetime(1800, 1, 1), max_value=datetime(2200, 12, 31)),
-            st.dates(min_value=date(1800, 1, 1), max_value=date(2200, 12, 31)).map(
-                lambda day: datetime(day.year, day.month, day.day)
-            ),
-        ),
-        max_size=8,
-    ),
-    st.sampled_from(["s", "ms", "us", "ns"]),
-)
-def test_the_midnight_check_is_normalize_s(stamps, unit) -> None:
-    """`at_midnight` answers as `(index == index.normalize()).all()` does, in every unit, before
-    1970 and with missing dates."""
-    from pipeline.data.cache import at_midnight
-
-    index = pd.DatetimeIndex(stamps, dtype="M8[ns]")
-    if unit != "ns":
-        index = index.as_unit(unit)  # times finer than the unit are cut, as pandas does
-    assert at_midnight(index) == bool((index == index.normalize()).all())
