@@ -31,6 +31,7 @@ from pipeline.errors import (
     PipelineError,
     RunDirectoryError,
 )
+from pipeline.exiting import exit_now
 from pipeline.interrupts import signal_number, terminate_as_interrupt
 from pipeline.logs import run_log, setup_console_logging
 
@@ -712,5 +713,14 @@ def _sweep_exit_code(table: pd.DataFrame, exit_code: int) -> int:
 
 
 def main() -> None:
+    """The `pipeline` command: the app, then out without the interpreter's teardown."""
     with terminate_as_interrupt():
-        app()
+        try:
+            app()
+        except SystemExit as done:
+            code = done.code
+        else:
+            code = 0
+    if not isinstance(code, int) and code is not None:
+        raise SystemExit(code)  # a message for stderr: Python prints it and exits 1
+    exit_now(code or 0)

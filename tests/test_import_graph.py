@@ -55,6 +55,7 @@ LAYERS: tuple[tuple[str, tuple[str, ...]], ...] = (
             "pipeline.benchmarking",
             "pipeline.sweep",
             "pipeline.cli",
+            "pipeline.exiting",
             "pipeline.terminal",
             "pipeline.__main__",
             "pipeline",
