@@ -27,6 +27,7 @@ def test_threads_finish_exit_handlers_run_and_output_is_flushed_before_the_exit(
     done = run_python(
         """
         import atexit, threading, time
+        from concurrent.futures import ThreadPoolExecutor
         from pathlib import Path
         from pipeline.exiting import exit_now
 
@@ -35,6 +36,8 @@ def test_threads_finish_exit_handlers_run_and_output_is_flushed_before_the_exit(
             Path("thread.txt").write_text("written")
 
         threading.Thread(target=late_write).start()
+        idle = ThreadPoolExecutor(2)  # never shut down: the threads' shutdown stops it
+        idle.submit(time.sleep, 0.1)
         atexit.register(lambda: print("handler ran after", Path("thread.txt").read_text()))
         print("x" * 1_000_000, end="")  # more than a pipe's buffer, still in sys.stdout's
         exit_now(3)
