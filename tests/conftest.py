@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,12 @@ import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 SHARED_SAMPLE = REPO_ROOT.parent / "shared" / "data" / "sp500-sample"
+
+# A suite started in the background by a shell without job control inherits SIGINT ignored,
+# and so would every `pipeline` it starts: the Ctrl-C tests' signal would never arrive. Python's
+# own handler here means the children start with the default and install theirs.
+if signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture
