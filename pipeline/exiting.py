@@ -38,4 +38,3 @@ def exit_now(code: int) -> NoReturn:
         with suppress(Exception):  # a closed or broken pipe: nothing more can be said there
             stream.flush()
     os._exit(code)
-

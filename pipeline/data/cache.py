@@ -322,8 +322,6 @@ class PriceCache:
         table = table.replace_schema_metadata(metadata)
         with directory(self.root, [source_name]) as source_fd:
             self._log_removed(source_fd, source_name, prefix=f".{path.name}.")
-        # No dictionary pages: prices rarely repeat, so pyarrow builds each column's dictionary
-        # only to drop it; without them the file is written twice as fast and is smaller.
         atomic_write(path, lambda handle: _write_prices(table, handle), within=self.root)
         return path
 
@@ -455,4 +453,6 @@ def _check_meta_describes(
 
 
 def _write_prices(table: pa.Table, handle: BinaryIO) -> None:
+    # No dictionary pages: prices rarely repeat, so pyarrow builds each column's dictionary
+    # only to drop it; without them the file is written twice as fast and is smaller.
     pq.write_table(table, handle, use_dictionary=False)
