@@ -5,6 +5,9 @@ reuses the same way."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from datetime import date
 from pathlib import Path
 
@@ -163,5 +166,76 @@ def test_pipeline_run_prints_the_counts_and_full_ignores_the_store(tmp_path: Pat
     reuse = json.loads((tmp_path / "c" / "manifest.json").read_text())["reuse"]
     assert full.exit_code == 0 and reuse["tickers_reused"] == 0 and reuse["full"]
     assert reuse["rows_reused"] == 0 and reuse["reasons"] == {REASON_FULL: 2}
+    for name in ("summary.parquet", "daily.parquet", "signals.parquet"):
+        assert pd.read_parquet(tmp_path / "b" / name).equals(pd.read_parquet(tmp_path / "c" / name))
+
+
+STAGGERED = [f"N{i:02d}" for i in range(12)]
+
+
+def write_staggered_universe(directory: Path) -> None:
+    """Twelve tickers whose histories start a day apart: ten days on, about half of them cross
+    a refit and the others do not."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for number, ticker in enumerate(STAGGERED):
+        steps = np.random.default_rng(100 + number).normal(0.0, 0.012, len(DAYS))
+        frame = pd.DataFrame(
+            {"date": DAYS.strftime("%Y-%m-%d"), "adj_close": 40.0 * np.exp(np.cumsum(steps))}
+        )
+        frame.iloc[number:].to_csv(directory / f"{ticker}.csv", index=False)
+
+
+def processes_importing(module: str, importtime_log: str) -> int:
+    """How many processes imported `module`, from the log of PYTHONPROFILEIMPORTTIME."""
+    return sum(line.rsplit("|", 1)[-1].strip() == module for line in importtime_log.splitlines())
+
+
+@pytest.mark.slow
+def test_a_nightly_run_fits_its_few_refits_in_one_worker(tmp_path: Path) -> None:
+    """The pool passes the tickers that refit to one worker, so one process, not each worker,
+    imports scikit-learn; the run still equals a full serial run."""
+    write_staggered_universe(tmp_path / "prices")
+    config = tmp_path / "nightly.toml"
+    tickers = ", ".join(f'"{ticker}"' for ticker in STAGGERED)
+    config.write_text(
+        f"""
+[data]
+source = "csv"
+path = "{(tmp_path / "prices").as_posix()}"
+tickers = [{tickers}]
+start = 2020-01-01
+end = {day(380).isoformat()}
+cache_dir = "{(tmp_path / "cache").as_posix()}"
+
+[backtest]
+mode = "walk_forward"
+train_days = 120
+retrain_every = 21
+
+[execution]
+executor = "pool"
+workers = 2
+
+[report]
+out_dir = "{(tmp_path / "reports").as_posix()}"
+"""
+    )
+    command = [sys.executable, "-m", "pipeline", "run", str(config), "--quiet"]
+    subprocess.run([*command, "--out", str(tmp_path / "a")], check=True, capture_output=True)
+    later = subprocess.run(
+        [*command, "--out", str(tmp_path / "b"), "--as-of", day(390).isoformat()],
+        env={**os.environ, "PYTHONPROFILEIMPORTTIME": "1"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    reuse = json.loads((tmp_path / "b" / "manifest.json").read_text())["reuse"]
+    assert reuse["tickers_reused"] == len(STAGGERED)
+    assert reuse["refits_computed"] >= 4
+    assert processes_importing("sklearn.base", later.stderr) == 1
+    serial = [*command, "--out", str(tmp_path / "c"), "--as-of", day(390).isoformat(), "--full"]
+    subprocess.run(
+        [*serial, "--set", 'execution.executor="serial"'], check=True, capture_output=True
+    )
     for name in ("summary.parquet", "daily.parquet", "signals.parquet"):
         assert pd.read_parquet(tmp_path / "b" / name).equals(pd.read_parquet(tmp_path / "c" / name))

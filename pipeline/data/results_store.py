@@ -39,6 +39,7 @@ from pipeline.backtest.incremental import (
     PricesUsed,
     StoredRows,
 )
+from pipeline.backtest.models import defer_if_not_imported
 from pipeline.backtest.result import TickerResult
 from pipeline.backtest.shared import SharedPrices
 from pipeline.backtest.task import backtest_resuming
@@ -108,7 +109,9 @@ def backtest_with_store(
 
     A store that cannot be written costs the next run its reuse, never this run its result.
     """
-    stored, why = read_entry(slot, ticker) if slot.read else (None, REASON_FULL)
+    stored, why = (
+        read_entry(slot, ticker, settings.model.kind) if slot.read else (None, REASON_FULL)
+    )
     result, fresh = backtest_resuming(ticker, prices, settings, stored, why, shared)
     if fresh is not None and _changed(stored, fresh, result):
         try:
@@ -118,8 +121,15 @@ def backtest_with_store(
     return result
 
 
-def read_entry(slot: ResultsSlot, ticker: str) -> tuple[StoredRows | None, str]:
-    """The stored result, or None and why there is none to use."""
+def read_entry(
+    slot: ResultsSlot, ticker: str, model_kind: str | None = None
+) -> tuple[StoredRows | None, str]:
+    """The stored result, or None and why there is none to use.
+
+    An unusable entry is moved aside; with `model_kind`, a worker passing on the jobs that
+    need a model (`models.deferring_estimator_imports`) passes this one on before moving
+    anything, so that the worker that runs it finds, moves and reports the entry itself.
+    """
     try:
         table = read_parquet(slot.path)
     except FileNotFoundError:
@@ -127,16 +137,16 @@ def read_entry(slot: ResultsSlot, ticker: str) -> tuple[StoredRows | None, str]:
     except (OSError, ValueError, pa.ArrowException) as exc:
         if not slot.path.is_file():
             return None, REASON_MISSING
-        _quarantine(slot.path, f"{type(exc).__name__}: {exc}")
+        _quarantine(slot.path, f"{type(exc).__name__}: {exc}", model_kind)
         return None, REASON_UNREADABLE
     try:
         stored = _decode(table)
     except (KeyError, TypeError, ValueError, pa.ArrowException) as exc:
-        _quarantine(slot.path, f"{type(exc).__name__}: {exc}")
+        _quarantine(slot.path, f"{type(exc).__name__}: {exc}", model_kind)
         return None, REASON_UNREADABLE
     foreign = _foreign(stored, ticker, slot.key)
     if foreign:
-        _quarantine(slot.path, foreign)
+        _quarantine(slot.path, foreign, model_kind)
         return None, REASON_FOREIGN.format(what=foreign)
     return stored, ""
 
@@ -288,7 +298,9 @@ def _changed(stored: StoredRows | None, fresh: StoredRows, result: TickerResult)
     return stored is None or recomputed or outdated or stored.prices != fresh.prices
 
 
-def _quarantine(path: Path, why: str) -> None:
+def _quarantine(path: Path, why: str, model_kind: str | None = None) -> None:
+    if model_kind is not None:
+        defer_if_not_imported(model_kind)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%S%fZ")
     target = path.parent / QUARANTINE_DIR / f"{path.name}.{stamp}"
     try:

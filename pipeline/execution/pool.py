@@ -41,7 +41,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from pipeline.backtest.models import estimator_is_imported
+from pipeline.backtest.models import (
+    EstimatorImportDeferred,
+    deferring_estimator_imports,
+    estimator_is_imported,
+)
 from pipeline.backtest.result import TickerResult
 from pipeline.backtest.task import backtest_ticker
 from pipeline.config import BacktestSettings
@@ -67,6 +71,28 @@ _SHUTDOWN_GRACE_SECONDS = 2.0
 # Workers that die before they are ready, in a row, before the pool gives up starting them.
 _MAX_START_FAILURES = 5
 _READY = "ready"
+# A worker's answer for a job it passed on to the fitting worker (`Chunk.may_defer`).
+_DEFERRED = "deferred"
+# Jobs the other workers may pass on to the fitting worker, at least, and as a share of the
+# jobs run so far: past that, they import the estimator themselves (a full run fits everywhere).
+_MIN_DEFERRALS = 16
+_DEFERRAL_SHARE = 0.1
+# Passed-on jobs waiting for the fitting worker beyond which an idle worker takes them itself.
+_DEFERRED_BACKLOG = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """Jobs sent to a worker at once, by their index in the run. `may_defer`: a job whose model
+    would make this worker import the estimator's module (scikit-learn and scipy.stats, 0.9 s
+    of a core) comes back as _DEFERRED, for the fitting worker, instead.
+
+    Why: a nightly run refits a few dozen of its hundreds of tickers, and every worker that
+    met one paid that import; with one worker doing the fits, one process pays it.
+    """
+
+    jobs: list[tuple[int, TickerJob]]
+    may_defer: bool = False
 
 
 class PoolError(PipelineError, RuntimeError):
@@ -86,18 +112,33 @@ def _worker_loop(conn: Connection, task: Task, settings: BacktestSettings) -> No
             chunk = conn.recv()
             if chunk is None:
                 return
-            for index, job in chunk:
+            for index, job in chunk.jobs:
                 if parent_is_gone(parent):
                     return
-                modules = len(sys.modules)
-                started = time.perf_counter()
-                result = run_guarded(task, job, settings)
-                seconds = time.perf_counter() - started
-                # A task that imported modules (a worker's first fit imports scikit-learn)
-                # timed the import, not the work: no sample for the chunksize or the timeout.
-                conn.send((index, result, seconds if len(sys.modules) == modules else None))
+                conn.send(_run_one(index, job, task, settings, chunk.may_defer))
     except (EOFError, OSError):  # the parent is gone or closed the pipe: nothing to report to
         return
+
+
+def _run_one(
+    index: int, job: TickerJob, task: Task, settings: BacktestSettings, may_defer: bool
+) -> tuple[int, TickerResult | str, float | None]:
+    """(index, result, seconds) of one job; with `may_defer`, _DEFERRED in place of the
+    result of a job that would import the estimator's module. A sweep's job (with variants)
+    is never passed on: it stores each configuration's result as it goes, and run again it
+    would find the entries it stored itself."""
+    may_defer = may_defer and not job.variants
+    modules = len(sys.modules)
+    started = time.perf_counter()
+    try:
+        with deferring_estimator_imports() if may_defer else contextlib.nullcontext():
+            result = run_guarded(task, job, settings)
+    except EstimatorImportDeferred:
+        return index, _DEFERRED, None
+    seconds = time.perf_counter() - started
+    # A task that imported modules (a worker's first fit imports scikit-learn) timed the
+    # import, not the work: no sample for the chunksize or the timeout.
+    return index, result, seconds if len(sys.modules) == modules else None
 
 
 def _warm_up(settings: BacktestSettings) -> None:
@@ -146,6 +187,7 @@ class PoolStats:
     worker_restarts: int = 0
     fork_server_restarts: int = 0
     chosen_chunksize: int | None = None
+    deferred: int = 0  # jobs passed on to the fitting worker
 
 
 class CrashProofPool:
@@ -173,6 +215,7 @@ class CrashProofPool:
         self._workers: list[_Worker] = []
         self._start_failures = 0
         self._plan: ChunkPlan | None = None
+        self._jobs_seen = 0  # over every `run`, for the share of jobs that may be deferred
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -208,6 +251,11 @@ class CrashProofPool:
 
     def close(self) -> None:
         """Ask idle workers to stop, kill what does not within a grace period; safe twice."""
+        if self._workers and self.stats.deferred:
+            logger.info(
+                "pool: %d jobs needing a model were passed on to the worker that fits",
+                self.stats.deferred,
+            )
         for worker in self._workers:
             with contextlib.suppress(OSError, ValueError):
                 worker.conn.send(None)
@@ -241,16 +289,18 @@ class CrashProofPool:
         if not jobs:
             return
         self.start(workers=len(jobs))
+        self._jobs_seen += len(jobs)
         queue: deque[int] = deque(range(len(jobs)))
+        deferred: deque[int] = deque()  # passed on by a worker, for the fitting worker
         attempts = [0] * len(jobs)
         plan = ChunkPlan(self.chunksize, len(jobs), len(self._workers), PILOT_TASKS_PER_WORKER)
         self._plan = plan
         try:
-            while queue or any(worker.busy for worker in self._workers):
-                self._dispatch(queue, jobs, plan)
+            while queue or deferred or any(worker.busy for worker in self._workers):
+                self._dispatch(queue, deferred, jobs, plan)
                 if isinstance(self.chunksize, str) and plan.chosen is not None:
                     self.stats.chosen_chunksize = plan.chosen
-                yield from self._collect(queue, attempts, jobs, plan)
+                yield from self._collect(queue, deferred, attempts, jobs, plan)
         except BaseException:
             # Ctrl-C, SIGTERM, or the consumer stopped early: no worker may outlive the run.
             self._kill_all()
@@ -293,21 +343,42 @@ class CrashProofPool:
         self.context = worker_context("spawn")
         self.stats.start_method = "spawn"
 
-    def _dispatch(self, queue: deque[int], jobs: Sequence[TickerJob], plan: ChunkPlan) -> None:
-        for worker in self._workers:
-            if worker.busy or not worker.ready or not queue:
+    def _dispatch(
+        self, queue: deque[int], deferred: deque[int], jobs: Sequence[TickerJob], plan: ChunkPlan
+    ) -> None:
+        """Hand each idle worker its next chunk. The first worker is the fitting one: it takes
+        the jobs others passed on before any other; the others take them only when they pile
+        up or the fitting worker is not ready (it is being replaced)."""
+        for slot, worker in enumerate(self._workers):
+            if worker.busy or not worker.ready:
+                continue
+            source = self._source(slot, queue, deferred)
+            if not source:
                 continue
             size = plan.size()
-            chunk = [queue.popleft() for _ in range(min(size, len(queue)))]
+            chunk = [source.popleft() for _ in range(min(size, len(source)))]
+            may_defer = slot > 0 and source is queue and self._may_defer()
             worker.chunk.extend(chunk)
             worker.task_started = time.monotonic()
             try:
-                worker.conn.send([(index, jobs[index]) for index in chunk])
+                worker.conn.send(Chunk([(index, jobs[index]) for index in chunk], may_defer))
             except (BrokenPipeError, EOFError, OSError):
                 # The worker died while idle: nothing of this chunk ran, so no attempt counts.
                 worker.chunk.clear()
-                queue.extendleft(reversed(chunk))
+                source.extendleft(reversed(chunk))
                 self._respawn(worker)
+
+    def _source(self, slot: int, queue: deque[int], deferred: deque[int]) -> deque[int]:
+        if slot == 0:
+            return deferred or queue
+        fitter = self._workers[0]
+        if queue or not deferred:
+            return queue
+        return deferred if len(deferred) > _DEFERRED_BACKLOG or not fitter.ready else queue
+
+    def _may_defer(self) -> bool:
+        limit = max(_MIN_DEFERRALS, _DEFERRAL_SHARE * self._jobs_seen)
+        return len(self._workers) > 1 and self.stats.deferred < limit
 
     def _timeout(self) -> float | None:
         median = self._plan.median_task_seconds if self._plan is not None else None
@@ -324,7 +395,12 @@ class CrashProofPool:
         return min(_POLL_SECONDS, max(0.0, min(deadlines) - time.monotonic()) + 0.001)
 
     def _collect(
-        self, queue: deque[int], attempts: list[int], jobs: Sequence[TickerJob], plan: ChunkPlan
+        self,
+        queue: deque[int],
+        deferred: deque[int],
+        attempts: list[int],
+        jobs: Sequence[TickerJob],
+        plan: ChunkPlan,
     ) -> Iterator[tuple[int, TickerResult]]:
         watched = [worker for worker in self._workers if worker.busy or not worker.ready]
         handles = [w.conn for w in watched] + [w.process.sentinel for w in watched]
@@ -334,7 +410,7 @@ class CrashProofPool:
             self._restart_fork_server(queue)
             return
         for worker in watched:
-            yield from self._drain(worker, plan)
+            yield from self._drain(worker, plan, deferred)
             if worker.process.sentinel in ready and (worker.busy or not worker.ready):
                 yield from self._replace(worker, queue, attempts, jobs, self._death_reason(worker))
             elif worker.busy and self._overdue(worker):
@@ -344,7 +420,9 @@ class CrashProofPool:
                 reason = f"timed out after {self._timeout():g} s"
                 yield index, TickerResult(jobs[index].ticker, "failed", reason)
 
-    def _drain(self, worker: _Worker, plan: ChunkPlan) -> Iterator[tuple[int, TickerResult]]:
+    def _drain(
+        self, worker: _Worker, plan: ChunkPlan, deferred: deque[int]
+    ) -> Iterator[tuple[int, TickerResult]]:
         try:
             while worker.conn.poll():
                 message = worker.conn.recv()
@@ -357,6 +435,10 @@ class CrashProofPool:
                     plan.observe(seconds)
                 worker.task_started = time.monotonic()
                 worker.chunk.remove(index)
+                if isinstance(result, str):  # _DEFERRED: for the fitting worker
+                    self.stats.deferred += 1
+                    deferred.append(index)
+                    continue
                 yield index, result
         except (EOFError, OSError):
             return

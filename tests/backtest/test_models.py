@@ -3,6 +3,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+from collections import OrderedDict
 from typing import Any
 
 import numpy as np
@@ -198,3 +199,52 @@ def test_reading_a_config_and_planning_a_run_do_not_import_scikit_learn() -> Non
 def test_a_registry_entry_names_its_class_by_import_path_or_holds_it() -> None:
     assert EstimatorSpec("sklearn.svm.SVC", {}, weighted_fit_exact=True).factory is SVC
     assert EstimatorSpec(LinearSVC, {}, weighted_fit_exact=True).factory is LinearSVC
+
+
+# --- deferring the estimator's import (the pool's fitting worker) --------------------------
+
+FAKE_MODULE = "tests.execution.fake_estimator"
+
+
+def test_inside_the_deferring_block_an_unloaded_estimator_raises_instead_of_importing() -> None:
+    from pipeline.backtest import models
+
+    spec = models.EstimatorSpec(f"{FAKE_MODULE}.FakeEstimator", {}, weighted_fit_exact=True)
+    loaded = models.EstimatorSpec("collections.OrderedDict", {}, weighted_fit_exact=True)
+    sys.modules.pop(FAKE_MODULE, None)
+    try:
+        with models.deferring_estimator_imports():
+            assert loaded.factory is OrderedDict  # its module is loaded: nothing to defer
+            with models.deferring_estimator_imports():
+                pass
+            with pytest.raises(models.EstimatorImportDeferred):
+                _ = spec.factory  # still deferring after the inner block ended
+            assert FAKE_MODULE not in sys.modules
+        assert spec.factory.__name__ == "FakeEstimator"  # outside: imported as usual
+        with models.deferring_estimator_imports():
+            assert spec.factory.__name__ == "FakeEstimator"
+    finally:
+        sys.modules.pop(FAKE_MODULE, None)
+
+
+def test_the_deferral_passes_through_the_handlers_of_a_ticker_s_task() -> None:
+    """A BaseException: the task's `except Exception` (one failed ticker) lets it through."""
+    from pipeline.backtest import models
+
+    assert not issubclass(models.EstimatorImportDeferred, Exception)
+    assert issubclass(models.EstimatorImportDeferred, BaseException)
+
+
+def test_defer_if_not_imported_raises_only_while_deferring(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from pipeline.backtest import models
+
+    models.defer_if_not_imported("svc")  # not deferring: nothing happens
+    monkeypatch.setattr(models, "estimator_is_imported", lambda kind: False)
+    models.defer_if_not_imported("svc")
+    with models.deferring_estimator_imports(), pytest.raises(models.EstimatorImportDeferred):
+        models.defer_if_not_imported("svc")
+    monkeypatch.setattr(models, "estimator_is_imported", lambda kind: True)
+    with models.deferring_estimator_imports():
+        models.defer_if_not_imported("svc")

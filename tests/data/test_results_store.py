@@ -304,6 +304,27 @@ def test_a_damaged_pattern_table_is_moved_aside_never_trusted(
     assert result.daily.equals(full.daily) and result.signal == full.signal
 
 
+def test_a_worker_passing_on_model_jobs_leaves_a_damaged_entry_to_the_one_that_fits(
+    slot: ResultsSlot, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A damaged entry means a full computation, hence a model: a worker that passes such
+    jobs on does so before moving the entry aside, so that the worker that runs the job finds
+    it, moves it and reports why (a moved entry would read as merely missing)."""
+    from pipeline.backtest import models
+
+    prices = random_walk(160, seed=2)
+    backtest_with_store("KO", prices, SETTINGS, slot)
+    slot.path.write_bytes(b"not parquet at all")
+    with monkeypatch.context() as patch:
+        patch.setattr(models, "estimator_is_imported", lambda kind: False)
+        with models.deferring_estimator_imports(), pytest.raises(models.EstimatorImportDeferred):
+            backtest_with_store("KO", prices, SETTINGS, slot)
+    assert quarantined(slot) == [] and slot.path.read_bytes() == b"not parquet at all"
+    result = backtest_with_store("KO", prices, SETTINGS, slot)
+    assert result.reuse["reason"] == results_store.REASON_UNREADABLE
+    assert len(quarantined(slot)) == 1
+
+
 # Run in a fresh interpreter (the tests' helpers import scikit-learn): one ticker's prices and
 # settings from a pickle, its entry reused; says how many models were fit and whether
 # scikit-learn was imported.
@@ -311,8 +332,16 @@ _REUSE_IN_A_FRESH_PROCESS = """
 import pickle, sys
 from pathlib import Path
 from pipeline.data.results_store import ResultsSlot, backtest_with_store
+from pipeline.backtest.models import EstimatorImportDeferred, deferring_estimator_imports
 prices, settings = pickle.loads(Path(sys.argv[3]).read_bytes())
-result = backtest_with_store("KO", prices, settings, ResultsSlot(Path(sys.argv[1]), sys.argv[2]))
+slot = ResultsSlot(Path(sys.argv[1]), sys.argv[2])
+try:
+    with deferring_estimator_imports():
+        result = backtest_with_store("KO", prices, settings, slot)
+    print("deferring:", result.reuse["reason"] or "reused", result.reuse["refits_computed"])
+except EstimatorImportDeferred:
+    print("deferring: passed on", "sklearn" in sys.modules)
+result = backtest_with_store("KO", prices, settings, slot)
 print(result.reuse["reason"] or "reused", result.reuse["refits_computed"], "sklearn" in sys.modules)
 """
 
@@ -332,4 +361,8 @@ def test_scikit_learn_is_imported_only_when_a_refit_is_fit(
     job.write_bytes(pickle.dumps((random_walk(160 + extra, seed=2), SETTINGS)))
     script = [sys.executable, "-c", _REUSE_IN_A_FRESH_PROCESS, str(slot.path), slot.key, str(job)]
     done = subprocess.run(script, capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["reused", str(refits), str(refits > 0)]
+    deferring, plain = done.stdout.splitlines()
+    # A worker passing on the jobs that need a model runs those that do not, and passes on
+    # the others without importing scikit-learn.
+    assert deferring == ("deferring: passed on False" if refits else "deferring: reused 0")
+    assert plain.split() == ["reused", str(refits), str(refits > 0)]

@@ -9,6 +9,7 @@ import time
 import types
 from pathlib import Path
 
+from pipeline.backtest.models import EstimatorSpec
 from pipeline.backtest.result import TickerResult
 from pipeline.config import BacktestSettings
 from pipeline.execution.jobs import TickerJob
@@ -52,3 +53,18 @@ def importing_task(job: TickerJob, settings: BacktestSettings) -> TickerResult:
         time.sleep(0.3)
     time.sleep(0.02)
     return echo_task(job, settings)
+
+
+FAKE_MODULE = "tests.execution.fake_estimator"
+FAKE_ESTIMATOR = EstimatorSpec(f"{FAKE_MODULE}.FakeEstimator", {}, weighted_fit_exact=True)
+
+
+def fitting_task(job: TickerJob, settings: BacktestSettings) -> TickerResult:
+    """FIT* tickers build the fake estimator, whose module a worker imports at its first (as a
+    worker's first refit imports scikit-learn); every task works for 20 ms. The result says
+    where it ran and whether that process had the estimator's module loaded by then."""
+    if job.ticker.startswith("FIT"):
+        FAKE_ESTIMATOR.factory()
+    time.sleep(0.02)
+    loaded = FAKE_MODULE in sys.modules
+    return TickerResult(job.ticker, "ok", metrics={"pid": os.getpid(), "loaded": loaded})

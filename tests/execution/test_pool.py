@@ -1,14 +1,26 @@
+import dataclasses
+import sys
 import time
+from collections import deque
+from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
+from types import SimpleNamespace
 
 import psutil
 import pytest
 
 from pipeline.config import load_config
-from pipeline.execution.jobs import TickerJob
+from pipeline.execution import pool as pool_module
+from pipeline.execution.jobs import TickerJob, Variant
 from pipeline.execution.pool import CrashProofPool
-from tests.execution.tasks import echo_task, importing_task, misbehaving_task
+from tests.execution.tasks import (
+    FAKE_MODULE,
+    echo_task,
+    fitting_task,
+    importing_task,
+    misbehaving_task,
+)
 
 pytestmark = pytest.mark.slow  # every test starts a process pool
 
@@ -144,4 +156,102 @@ def test_a_timeout_shorter_than_the_poll_interval_is_waited_for_exactly() -> Non
     busy.task_started = now - 1.0  # overdue already: do not wait at all
     assert pool._wait_seconds() <= 0.001
     assert pool._overdue(busy)
+    pool._workers = []
+
+
+# --- the jobs that need a model go to one worker ---------------------------------------------
+
+
+@pytest.fixture
+def fake_estimator_unloaded() -> Iterator[None]:
+    """The fake estimator's module not loaded here, so that no forked worker inherits it."""
+    sys.modules.pop(FAKE_MODULE, None)
+    yield
+    sys.modules.pop(FAKE_MODULE, None)
+
+
+def run_fitting(pool: CrashProofPool, tickers: list[str]) -> list[dict]:
+    """Each job's result metrics (pid, whether its process had the module), in job order."""
+    jobs = jobs_for(tickers)
+    seen: dict[int, dict] = {}
+    for index, result in pool.run(jobs):
+        assert index not in seen, f"job {index} reported twice"
+        assert result.status == "ok", result.reason
+        seen[index] = result.metrics
+    assert sorted(seen) == list(range(len(jobs)))
+    return [seen[index] for index in range(len(jobs))]
+
+
+def test_a_few_jobs_that_need_a_model_run_in_one_worker(fake_estimator_unloaded: None) -> None:
+    """A nightly run's shape: 12 of 40 tickers refit. One worker imports the estimator and
+    fits every one; the other passes on those it is handed, and both share the work."""
+    tickers = [f"FIT{i:02d}" if i % 10 in (2, 3, 7) else f"T{i:02d}" for i in range(40)]
+    pool = CrashProofPool(SETTINGS, workers=2, chunksize=1, task=fitting_task)
+    metrics = run_fitting(pool, tickers)
+    loaded_in = {m["pid"] for m in metrics if m["loaded"]}
+    assert len(loaded_in) == 1
+    fitted = {m["pid"] for t, m in zip(tickers, metrics, strict=True) if t.startswith("FIT")}
+    assert fitted == loaded_in
+    assert len({m["pid"] for m in metrics}) == 2
+    assert 0 < pool.stats.deferred <= 12
+    assert no_children_left()
+
+
+def test_when_most_jobs_need_a_model_every_worker_imports_it(
+    fake_estimator_unloaded: None,
+) -> None:
+    """A full run's shape: past the first jobs passed on, the other worker fits too."""
+    tickers = [f"FIT{i:02d}" if i % 5 else f"T{i:02d}" for i in range(60)]
+    pool = CrashProofPool(SETTINGS, workers=2, chunksize=1, task=fitting_task)
+    metrics = run_fitting(pool, tickers)
+    assert len({m["pid"] for m in metrics if m["loaded"]}) == 2
+    # At most one chunk per worker is in flight when the limit is reached.
+    limit = pool_module._MIN_DEFERRALS
+    assert limit <= pool.stats.deferred <= limit + 1
+
+
+def test_a_single_worker_fits_everything_itself(fake_estimator_unloaded: None) -> None:
+    pool = CrashProofPool(SETTINGS, workers=1, chunksize=2, task=fitting_task)
+    metrics = run_fitting(pool, ["A", "FIT1", "B", "FIT2"])
+    assert [m["loaded"] for m in metrics] == [False, True, True, True]
+    assert pool.stats.deferred == 0
+
+
+def test_passing_on_applies_to_jobs_whose_model_is_not_loaded(
+    fake_estimator_unloaded: None, tmp_path: Path
+) -> None:
+    """`_run_one` with may_defer: a job that would import the module comes back deferred
+    without importing it; a job that needs no model, or a sweep's job (its variants store
+    their results as they go), runs."""
+    plain, fit = jobs_for(["A", "FIT1"], tmp_path)
+    assert pool_module._run_one(0, plain, fitting_task, SETTINGS, True)[1].status == "ok"
+    assert pool_module._run_one(1, fit, fitting_task, SETTINGS, True) == (
+        1,
+        pool_module._DEFERRED,
+        None,
+    )
+    assert FAKE_MODULE not in sys.modules
+    sweep = dataclasses.replace(fit, variants=(Variant(SETTINGS),))
+    index, result, seconds = pool_module._run_one(2, sweep, fitting_task, SETTINGS, True)
+    assert (index, result.status, seconds) == (2, "ok", None)  # it imported: no time sample
+    assert FAKE_MODULE in sys.modules
+    # Loaded now: nothing to pass on.
+    assert pool_module._run_one(3, fit, fitting_task, SETTINGS, True)[1].status == "ok"
+
+
+def test_passed_on_jobs_wait_for_the_fitting_worker_unless_they_pile_up() -> None:
+    pool = CrashProofPool(SETTINGS, workers=2, chunksize=1, task=fitting_task)
+    fitter, other = SimpleNamespace(ready=True), SimpleNamespace(ready=True)
+    pool._workers = [fitter, other]  # type: ignore[list-item]
+    queue, deferred = deque([1, 2]), deque([7])
+    assert pool._source(0, queue, deferred) is deferred  # the fitter takes them first
+    assert pool._source(1, queue, deferred) is queue
+    queue.clear()
+    assert not pool._source(1, queue, deferred)  # idle: the fitter will take it
+    deferred.extend(range(10, 10 + pool_module._DEFERRED_BACKLOG))
+    assert pool._source(1, queue, deferred) is deferred  # a backlog: help
+    deferred = deque([7])
+    fitter.ready = False  # being replaced
+    assert pool._source(1, queue, deferred) is deferred
+    assert pool._source(0, queue, deque()) is queue
     pool._workers = []
